@@ -1,0 +1,194 @@
+"""Every physical constant and MJCF name of the simulated SunFounder PiDog, in one place.
+
+Sources (see ``robot/README.md`` for the full list and what was assumed):
+
+* Leg geometry, hip spacing, stand height, joint order, sign conventions and the
+  library's gait constants: SunFounder's ``pidog`` Python library (``pidog.py``,
+  ``walk.py``, ``trot.py``, ``actions_dictionary.py``).
+* Servo figures: SunFounder's 9 g digital metal-gear servos as used on PiDog
+  (stall torque ~2.2 kgf*cm = 0.216 N*m; the library's largest leg move rate is
+  about 428 deg/s at its examples' speed).
+* Masses: weighed-part estimates (servos 13.5 g each, Raspberry Pi 4, Robot HAT,
+  2x18650 pack, head, frame). Total ~0.75 kg; no published figure was found.
+
+Frames: the robot's body frame has **x forward**, y to the robot's left, z up. The
+robot spawns facing world +x, so "forward distance" is the body displacement projected
+on the heading it started with (``FORWARD_AXIS_BODY``). Everything inside the package
+is in SI units and radians; degrees appear only at the hardware boundary
+(``HARDWARE_SIGN`` / ``backends``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+ROBOT_DIR = Path(__file__).resolve().parent
+PIDOG_XML = ROBOT_DIR / "pidog.xml"
+SCENE_XML = ROBOT_DIR / "scene.xml"
+
+# --------------------------------------------------------------------------- frames
+FORWARD_AXIS_BODY = np.array([1.0, 0.0, 0.0])
+"""The robot's forward direction in its own body frame (x forward, y left, z up)."""
+LEFT_AXIS_BODY = np.array([0.0, 1.0, 0.0])
+UP_AXIS_BODY = np.array([0.0, 0.0, 1.0])
+
+# --------------------------------------------------------------------------- geometry
+UPPER_LEG_M = 0.042
+"""Hip-to-knee length (SunFounder ``Pidog.leg = 42`` mm)."""
+LOWER_LEG_M = 0.076
+"""Knee-to-foot length (SunFounder ``Pidog.foot = 76`` mm)."""
+BODY_LENGTH_M = 0.117
+"""Front-to-hind hip spacing (SunFounder ``BODY_LENGTH = 117`` mm)."""
+BODY_WIDTH_M = 0.098
+"""Left-to-right hip spacing (SunFounder ``BODY_WIDTH = 98`` mm)."""
+FOOT_RADIUS_M = 0.007
+"""Rubber foot tip modelled as a sphere."""
+STAND_HIP_HEIGHT_M = 0.080
+"""Hip height above the foot centre in the library's stand, walk and trot (``Z_ORIGIN``)."""
+
+LEG_NAMES = ("left_front", "right_front", "left_hind", "right_hind")
+"""Leg order of the SunFounder library (feet pins 1-8)."""
+
+HIP_POS_BODY_M = {
+    "left_front": (BODY_LENGTH_M / 2, BODY_WIDTH_M / 2, 0.0),
+    "right_front": (BODY_LENGTH_M / 2, -BODY_WIDTH_M / 2, 0.0),
+    "left_hind": (-BODY_LENGTH_M / 2, BODY_WIDTH_M / 2, 0.0),
+    "right_hind": (-BODY_LENGTH_M / 2, -BODY_WIDTH_M / 2, 0.0),
+}
+
+# --------------------------------------------------------------------------- joints
+JOINT_NAMES = (
+    "left_front_shoulder",
+    "left_front_knee",
+    "right_front_shoulder",
+    "right_front_knee",
+    "left_hind_shoulder",
+    "left_hind_knee",
+    "right_hind_shoulder",
+    "right_hind_knee",
+    "head_yaw",
+    "head_roll",
+    "head_pitch",
+    "tail",
+)
+"""The one joint order of the package: SunFounder's (8 leg joints, head yaw/roll/pitch, tail)."""
+NUM_JOINTS = len(JOINT_NAMES)
+NUM_LEG_JOINTS = 8
+ACTUATOR_NAMES = tuple(f"{name}_servo" for name in JOINT_NAMES)
+
+LEG_JOINT_RANGE_RAD = (-math.pi / 2, math.pi / 2)
+"""Leg servos: the library's servo range, -90..90 deg."""
+JOINT_RANGE_RAD = np.array(
+    [LEG_JOINT_RANGE_RAD] * NUM_LEG_JOINTS
+    + [
+        (math.radians(-90), math.radians(90)),  # head yaw
+        (math.radians(-70), math.radians(70)),  # head roll
+        (math.radians(-45), math.radians(30)),  # head pitch
+        (math.radians(-90), math.radians(90)),  # tail
+    ]
+)
+"""Per-joint [low, high] in rad, in ``JOINT_NAMES`` order."""
+
+HARDWARE_SIGN = np.array([1, 1, -1, -1, 1, 1, -1, -1, 1, -1, 1, 1], dtype=float)
+"""Sign from the simulator's joint angle to the SunFounder library's servo angle.
+
+Simulator leg angles equal the library's *left* leg angles (shoulder: thigh angle from
+straight down, positive towards the rear; knee: the library's ``beta - 90 deg``); the
+library negates the right legs. Head roll is negated by ``head_rpy_to_angle``.
+"""
+HEAD_PITCH_OFFSET_DEG = 45.0
+"""The head pitch servo's mounting offset on the real robot (LESSONS.md)."""
+
+# --------------------------------------------------------------------------- servos
+SERVO_STALL_TORQUE_NM = 0.216
+"""2.2 kgf*cm hobby servo stall torque, the actuator force limit."""
+SERVO_MAX_SPEED_RADPS = math.radians(428.0)
+"""Largest joint rate the library commands (~428 deg/s); the servo's slew limit."""
+SERVO_KP_NM_PER_RAD = 3.0
+"""Position gain: full stall torque at ~4 deg of error, like a digital micro servo."""
+SERVO_KV_NMS_PER_RAD = 0.02
+"""Back-EMF damping: stall torque over no-load speed (~10.5 rad/s at 6 V)."""
+SERVO_ARMATURE_KGM2 = 2.0e-4
+"""Reflected rotor inertia of the gear train."""
+SERVO_FRICTIONLOSS_NM = 0.004
+DEFAULT_LATENCY_S = 0.010
+"""Command latency from the controller to the servo (PWM frame + I2C), default 10 ms."""
+
+# --------------------------------------------------------------------------- masses
+MASSES_KG = {
+    "chassis": 0.235,  # frame plates, standoffs, screws, wiring
+    "battery": 0.115,  # 2x18650 pack and holder, under the body towards the rear
+    "electronics": 0.080,  # Raspberry Pi 4 + Robot HAT + speaker
+    "body_servos": 0.0135 * 5,  # 4 shoulder servos + tail servo, in the body
+    "thigh": 0.024,  # knee servo + upper leg link, each
+    "shank": 0.009,  # lower leg link + foot, each
+    "neck": 0.030,  # head yaw servo + bracket
+    "neck_roll": 0.020,  # head roll servo + bracket
+    "head": 0.068,  # pitch servo, camera, ultrasonic sensor, head shell
+    "tail": 0.006,
+}
+TOTAL_MASS_KG = (
+    MASSES_KG["chassis"]
+    + MASSES_KG["battery"]
+    + MASSES_KG["electronics"]
+    + MASSES_KG["body_servos"]
+    + 4 * (MASSES_KG["thigh"] + MASSES_KG["shank"])
+    + MASSES_KG["neck"]
+    + MASSES_KG["neck_roll"]
+    + MASSES_KG["head"]
+    + MASSES_KG["tail"]
+)
+
+# --------------------------------------------------------------------------- contact
+FOOT_FRICTION = 0.8
+"""Rubber foot on a hard floor (sliding friction coefficient)."""
+BODY_FRICTION = 0.5
+
+# --------------------------------------------------------------------------- sensors
+CONTROL_RATE_HZ = 50.0
+"""Fixed control rate, whatever the physics preset (the library runs 10-20 ms frames)."""
+CONTROL_DT_S = 1.0 / CONTROL_RATE_HZ
+
+ULTRASONIC_MIN_RANGE_M = 0.02
+ULTRASONIC_MAX_RANGE_M = 4.0
+"""HC-SR04-type rangefinder in PiDog's head: 2 cm to 4 m."""
+ULTRASONIC_HALF_ANGLE_RAD = math.radians(7.5)
+"""Half-angle of the ~15 deg beam."""
+
+NOISE_SIGMA = {
+    "joint_pos_rad": 0.01,
+    "joint_vel_radps": 0.1,
+    "accel_mps2": 0.05,
+    "gyro_radps": 0.01,
+    "orientation_rad": 0.01,
+    "ultrasonic_m": 0.01,
+    "depth_m": 0.01,
+}
+"""Gaussian sensor noise; joint figures match the seed pipeline's data collection."""
+
+CAMERA_WIDTH_PX = 64
+CAMERA_HEIGHT_PX = 48
+CAMERA_FOVY_DEG = 60.0
+DEPTH_MAX_M = 2.0
+
+# --------------------------------------------------------------------------- MJCF names
+BODY_NAME = "body"
+FREE_JOINT_NAME = "root"
+IMU_SITE = "imu"
+ULTRASONIC_SITE = "ultrasonic"
+HEAD_CAMERA = "head_camera"
+TRACK_CAMERA = "track"
+FOOT_GEOMS = tuple(f"{leg}_foot" for leg in LEG_NAMES)
+FALL_GEOMS = ("body_collision", "head_collision")
+"""Geoms whose contact with the floor means the robot has fallen."""
+STAND_KEYFRAME = "stand"
+ACCEL_SENSOR = "imu_accel"
+GYRO_SENSOR = "imu_gyro"
+QUAT_SENSOR = "imu_quat"
+
+ROBOT_GEOM_GROUP_VISUAL = 2
+ROBOT_GEOM_GROUP_COLLISION = 3
+WORLD_GEOM_GROUP = 0
