@@ -28,8 +28,9 @@ STRIDE_M = 0.050
 STEP_HEIGHT_M = 0.020
 CENTER_OF_GRAVITY_FORWARD_M = 0.0
 """Stroke centre ahead of the hips (library: 17 mm)."""
-CENTER_OF_GRAVITY_BACKWARD_M = -0.008
-"""The library centres 8 mm further back when backing up."""
+CENTER_OF_GRAVITY_BACKWARD_M = 0.005
+"""Backing up (the library centres 8 mm further back; that put the hind shoulders at
+93 deg, past the servo range, so we centre 5 mm ahead instead: max 83 deg)."""
 LEG_CENTER_OFFSET_M = np.array([0.005, 0.005, -0.005, -0.005])
 TURNING_RATE = 0.5
 SWING_FRACTION = 0.5
