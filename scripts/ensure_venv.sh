@@ -16,12 +16,18 @@ fi
 if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
     need_install=1
 fi
+pip_install() {
+    # Hide pip's notes about unreadable local index folders some machines configure.
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@" 2>&1 \
+        | { grep -v "neither a file nor a directory" || true; }
+}
 if [ "$need_install" = 1 ]; then
     echo "[setup] installing torch==2.13.0 (CPU build where available), then pidog-gaits"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[dev]"
+    pip_install --upgrade pip
+    pip_install "torch==2.13.0"
+    pip_install -e "$ROOT[dev]"
     touch "$STAMP"
+    echo "[setup] done"
 fi
 VENV_PY="$VENV/bin/python"
 export VENV_PY
