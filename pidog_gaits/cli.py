@@ -142,7 +142,10 @@ def run_typer(command_app: typer.Typer, argv: list[str] | None, prog_name: str) 
     """Run a module's typer app on ``argv``; returns the exit code instead of exiting."""
     command = typer.main.get_command(command_app)
     try:
-        command.main(args=argv, prog_name=prog_name, standalone_mode=False)
+        # Without standalone mode click returns an Exit's code instead of exiting.
+        code = command.main(args=argv, prog_name=prog_name, standalone_mode=False)
+        if isinstance(code, int):
+            return code
     except typer.Exit as exc:
         return exc.exit_code
     except SystemExit as exc:  # pragma: no cover - click's own exits
