@@ -1,0 +1,321 @@
+"""The ``pidog`` backend: the real robot through SunFounder's ``pidog`` library.
+
+Only this module imports ``pidog`` (installed on the robot by the user with SunFounder's
+instructions), and only when the backend is built. It is the package's one hardware
+boundary, where radians become the library's degrees:
+
+* legs: ``deg = HARDWARE_SIGN * degrees(rad)`` (the library negates the right legs), sent
+  with ``legs_move([[8 angles]], speed=100)`` (``feet_move`` on older library versions):
+  at speed 100 the library executes a frame in 10 ms steps at up to 428 deg/s, so one
+  rate-limited control step fits in one 20 ms period;
+* head: ``head_move_raw([[yaw, -roll, pitch + 45]])`` (raw servo angles: the pitch servo
+  is mounted 45 deg off, ``specs.HEAD_PITCH_OFFSET_DEG``); tail: ``tail_move([[deg]])``.
+  Head and tail are sent only when their target changes;
+* per-servo calibration offsets are *not* added here: the library's ``Robot`` adds the
+  offsets saved by SunFounder's calibration (``examples/0_calibration.py``, stored in
+  ``~/.config/pidog/pidog.conf``) to every angle it writes. Adding them here too would
+  count them twice.
+
+Sensors into the observation: the SH3001 IMU (``accData``, ``gyroData``: raw counts,
+16384 per g and 16.4 per deg/s, the library's calibration makes the resting up axis read
+-16384 on its x), the ultrasonic range (``read_distance()``, cm, -1 without an echo) and,
+only for a policy trained on RGB images, the camera via ``picamera2``. Hobby servos
+report no position: the last commanded angles stand in for the joint encoders and their
+finite difference for the joint velocities (``Reading.joint_pos_rad``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from pidog_gaits.backends import BackendUnavailableError, Reading
+from pidog_gaits.robot import specs
+
+GRAVITY_MPS2 = 9.80665
+ACCEL_COUNTS_PER_G = 16384.0
+"""SH3001 at +-2 g (SunFounder ``sh3001.py``: ``1G = 16384``)."""
+GYRO_COUNTS_PER_DPS = 32768.0 / 2000.0
+"""SH3001 gyro at +-2000 deg/s full scale (``SH3001_GYRO_RANGE_2000``)."""
+LIE_POSE_DEG = (45.0, -45.0, -45.0, 45.0, 45.0, -45.0, -45.0, 45.0)
+"""The library's ``lie`` action (its legs after ``Pidog()`` starts), library degrees."""
+DEFAULT_LEG_PINS = (2, 3, 7, 8, 0, 1, 10, 11)
+DEFAULT_HEAD_PINS = (4, 6, 5)
+DEFAULT_TAIL_PIN = (9,)
+MISSING_LIBRARY = (
+    "the pidog backend needs SunFounder's pidog library, which runs on the robot's "
+    "Raspberry Pi (install robot-hat, vilib and pidog as SunFounder's PiDog docs describe); "
+    "on a workstation use --backend sim"
+)
+
+
+@dataclass(frozen=True)
+class PidogConfig:
+    """How the robot is wired and how its sensors are mounted."""
+
+    leg_pins: tuple[int, ...] = DEFAULT_LEG_PINS
+    """Robot HAT PWM pins in ``JOINT_NAMES`` leg order (the library's defaults)."""
+    head_pins: tuple[int, ...] = DEFAULT_HEAD_PINS
+    tail_pin: tuple[int, ...] = DEFAULT_TAIL_PIN
+    speed: int = 100
+    """The library's speed (0-100) for streamed frames: 100 = 10 ms substeps."""
+    lie_speed: int = 60
+    """Speed of the lie-down move on a stop."""
+    head_pitch_offset_deg: float = specs.HEAD_PITCH_OFFSET_DEG
+    imu_axes: tuple[tuple[float, float, float], ...] = (
+        (0.0, -1.0, 0.0),
+        (0.0, 0.0, -1.0),
+        (-1.0, 0.0, 0.0),
+    )
+    """Rows: body x (forward), y (left), z (up) as combinations of the sensor's raw axes.
+    The z row follows from the library's calibration (at rest the raw x reads -1 g). The x
+    and y rows follow the library's own pitch/roll formulas (``ay``, ``az`` negated);
+    check them on your robot with ``--dry-run`` (nose down: pitch > 0; left side up:
+    roll > 0) and change them here if a sign is wrong. The tilt stop uses the z row only."""
+    max_backlog_frames: int = 2
+    """Frames the library may queue before stale ones are dropped (``immediately=True``)."""
+    dry_run: bool = False
+    """Read sensors and compute every command, but move no servo."""
+
+
+def to_library_deg(
+    targets_rad: np.ndarray, head_pitch_offset_deg: float = specs.HEAD_PITCH_OFFSET_DEG
+) -> tuple[list[float], list[float], list[float]]:
+    """12 simulator targets (rad) -> the library's (8 leg, 3 head, 1 tail) servo degrees."""
+    deg = specs.HARDWARE_SIGN * np.degrees(np.asarray(targets_rad, dtype=float))
+    head = deg[8:11].copy()
+    head[2] += head_pitch_offset_deg
+    return deg[:8].tolist(), head.tolist(), deg[11:].tolist()
+
+
+def from_library_deg(
+    legs_deg,
+    head_deg=None,
+    tail_deg: float = 0.0,
+    head_pitch_offset_deg: float = specs.HEAD_PITCH_OFFSET_DEG,
+) -> np.ndarray:
+    """Inverse of ``to_library_deg``; ``head_deg=None`` is the level, centred head."""
+    head = [0.0, 0.0, head_pitch_offset_deg] if head_deg is None else [float(v) for v in head_deg]
+    head[2] -= head_pitch_offset_deg
+    deg = np.array([*legs_deg, *head, tail_deg], dtype=float)
+    return np.radians(specs.HARDWARE_SIGN * deg)
+
+
+def roll_pitch_from_accel(accel_mps2: np.ndarray) -> tuple[float, float]:
+    """Roll and pitch (rad) of the gravity direction, in ``Sensors.imu``'s convention.
+
+    At rest the accelerometer reads ``R^T (0, 0, g)``: the world's up axis in body axes,
+    i.e. the third row of the body-to-world rotation, which ``Sensors.imu`` turns into
+    ``roll = atan2(r21, r22)`` and ``pitch = -asin(r20)`` (nose down positive).
+    """
+    ax, ay, az = (float(v) for v in accel_mps2)
+    return math.atan2(ay, az), math.atan2(-ax, math.hypot(ay, az))
+
+
+def imu_to_body(accel_raw, gyro_raw, axes: np.ndarray) -> np.ndarray:
+    """Raw SH3001 counts -> ``[accel xyz (m/s^2), gyro xyz (rad/s), roll, pitch]``."""
+    accel = axes @ (np.asarray(accel_raw, dtype=float) * (GRAVITY_MPS2 / ACCEL_COUNTS_PER_G))
+    gyro = axes @ np.radians(np.asarray(gyro_raw, dtype=float) / GYRO_COUNTS_PER_DPS)
+    roll, pitch = roll_pitch_from_accel(accel)
+    return np.concatenate([accel, gyro, [roll, pitch]])
+
+
+def sonar_m_from_cm(distance_cm: float) -> float:
+    """The library's reading (cm; <= 0 without an echo) -> metres, clipped like the sim."""
+    if distance_cm is None or not math.isfinite(distance_cm) or distance_cm <= 0:
+        return specs.ULTRASONIC_MAX_RANGE_M
+    return float(
+        np.clip(distance_cm / 100.0, specs.ULTRASONIC_MIN_RANGE_M, specs.ULTRASONIC_MAX_RANGE_M)
+    )
+
+
+def _import_pidog():
+    try:
+        from pidog import Pidog
+    except ImportError as exc:
+        raise BackendUnavailableError(MISSING_LIBRARY) from exc
+    return Pidog
+
+
+class PidogBackend:
+    """The real PiDog. See the module docstring for the conventions.
+
+    :param config: wiring, speeds, IMU mounting.
+    :param image: ``rgb`` to read the camera (picamera2); ``depth`` is refused: PiDog
+        has no depth camera.
+    :param image_size_px: (width, height) the policy was trained on.
+    """
+
+    name = "pidog"
+    realtime = True
+
+    def __init__(
+        self,
+        config: PidogConfig | None = None,
+        image: str | None = None,
+        image_size_px: tuple[int, int] = (specs.CAMERA_WIDTH_PX, specs.CAMERA_HEIGHT_PX),
+    ) -> None:
+        self.config = config or PidogConfig()
+        if image == "depth":
+            raise BackendUnavailableError(
+                "this policy sees a depth image, and PiDog's camera gives colour only: "
+                "train it with vision 'rgb' or 'none' to run it on the robot"
+            )
+        Pidog = _import_pidog()
+        cfg = self.config
+        pins = {"head_pins": list(cfg.head_pins), "tail_pin": list(cfg.tail_pin)}
+        try:
+            self.dog = Pidog(leg_pins=list(cfg.leg_pins), **pins)
+        except TypeError:  # library versions before 1.0 named them feet_pins
+            self.dog = Pidog(feet_pins=list(cfg.leg_pins), **pins)
+        self._legs_move = getattr(self.dog, "legs_move", None) or self.dog.feet_move
+        self._axes = np.asarray(cfg.imu_axes, dtype=float)
+        self._commanded = from_library_deg(LIE_POSE_DEG)
+        self._previous = self._commanded.copy()
+        self._sent_head: list[float] | None = None
+        self._sent_tail: list[float] | None = None
+        self.frames_sent = 0
+        self.frames_dropped = 0
+        self.sonar_misses = 0
+        self.camera = None
+        self.image_size_px = image_size_px
+        if image == "rgb":
+            self.camera = _open_camera(image_size_px)
+        elif image is not None:
+            raise ValueError(f"unknown image kind {image!r}")
+
+    # ------------------------------------------------------------------ Backend
+    def joint_pos_rad(self) -> np.ndarray:
+        return self._commanded.copy()
+
+    def read(self) -> Reading:
+        dog = self.dog
+        accel = list(dog.accData or (0, 0, 0))
+        imu = imu_to_body(accel, list(dog.gyroData or (0, 0, 0)), self._axes)
+        # Older library versions only share the value their ultrasonic process writes.
+        reader = getattr(dog, "read_distance", None)
+        distance_cm = reader() if reader is not None else dog.distance.value
+        sonar = sonar_m_from_cm(distance_cm)
+        if sonar >= specs.ULTRASONIC_MAX_RANGE_M:
+            self.sonar_misses += 1
+        image = None
+        if self.camera is not None:
+            image = _capture_rgb(self.camera, self.image_size_px)
+        return Reading(
+            imu=imu,
+            sonar_m=sonar,
+            joint_pos_rad=self._commanded.copy(),
+            joint_vel_radps=(self._commanded - self._previous) / specs.CONTROL_DT_S,
+            image=image,
+        )
+
+    def _backlog(self) -> int:
+        for attr in ("legs_action_buffer", "feet_actions_buffer"):
+            buffer = getattr(self.dog, attr, None)
+            if buffer is not None:
+                return len(buffer)
+        return 0
+
+    def command(self, targets_rad: np.ndarray) -> None:
+        """Queue one frame at the library's fastest speed.
+
+        The library plays queued frames back to back. A frame normally finishes within
+        its 20 ms period; if frames pile up (a slow I2C bus), the queue is flushed so the
+        servos follow the newest target instead of a stale trail.
+        """
+        cfg = self.config
+        self._previous = self._commanded
+        self._commanded = np.asarray(targets_rad, dtype=float).copy()
+        legs, head, tail = to_library_deg(self._commanded, cfg.head_pitch_offset_deg)
+        if cfg.dry_run:
+            self.last_frame = (legs, head, tail)
+            return
+        flush = self._backlog() > cfg.max_backlog_frames
+        if flush:
+            self.frames_dropped += 1
+        self._legs_move([legs], immediately=flush, speed=cfg.speed)
+        if self._sent_head is None or np.max(np.abs(np.subtract(head, self._sent_head))) > 0.1:
+            self.dog.head_move_raw([head], immediately=True, speed=cfg.speed)
+            self._sent_head = head
+        if self._sent_tail is None or abs(tail[0] - self._sent_tail[0]) > 0.1:
+            self.dog.tail_move([tail], immediately=True, speed=cfg.speed)
+            self._sent_tail = tail
+        self.frames_sent += 1
+        self.last_frame = (legs, head, tail)
+
+    def fell(self) -> bool:
+        return False  # the tilt stop watches the IMU; the robot has no ground truth
+
+    def lie_down(self) -> None:
+        if self.config.dry_run:
+            return
+        dog = self.dog
+        if hasattr(dog, "stop_and_lie"):
+            dog.stop_and_lie(speed=self.config.lie_speed)
+        else:
+            dog.do_action("lie", speed=self.config.lie_speed)
+        self._commanded = from_library_deg(LIE_POSE_DEG)
+
+    def close(self) -> None:
+        if self.camera is not None:
+            self.camera.stop()
+            self.camera = None
+        with contextlib.suppress(SystemExit):  # older versions call sys.exit(0) in close()
+            self.dog.close()
+
+    def calibration_offsets_deg(self) -> dict:
+        """The per-servo offsets the library applies (from its own calibration file)."""
+        out = {}
+        for part in ("legs", "feet", "head", "tail"):
+            robot = getattr(self.dog, part, None)
+            offset = getattr(robot, "offset", None)
+            if offset is not None:
+                out[part] = [float(v) for v in offset]
+        return out
+
+    def figures(self) -> dict:
+        return {
+            "frames_sent": self.frames_sent,
+            "frames_dropped": self.frames_dropped,
+            "sonar_misses": self.sonar_misses,
+            "calibration_offsets_deg": self.calibration_offsets_deg(),
+            "dry_run": self.config.dry_run,
+        }
+
+
+# ---------------------------------------------------------------------- camera
+def _open_camera(size_px: tuple[int, int]):
+    """picamera2 at 4x the policy's resolution (block-averaged down per frame)."""
+    try:
+        from picamera2 import Picamera2
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            "this policy sees the camera: install picamera2 on the robot "
+            "(sudo apt install python3-picamera2)"
+        ) from exc
+    w, h = size_px
+    camera = Picamera2()
+    camera.configure(
+        camera.create_video_configuration(main={"size": (4 * w, 4 * h), "format": "RGB888"})
+    )
+    camera.start()
+    return camera
+
+
+def _capture_rgb(camera, size_px: tuple[int, int]) -> np.ndarray:
+    """One RGB frame as uint8 ``(3, H, W)``, the layout the policy was trained on."""
+    frame = camera.capture_array()[..., :3]
+    rgb = frame[..., ::-1]  # picamera2's "RGB888" is B, G, R in memory
+    return downsample_rgb(rgb, size_px)
+
+
+def downsample_rgb(rgb: np.ndarray, size_px: tuple[int, int]) -> np.ndarray:
+    """Block-average an ``(H', W', 3)`` image to ``(3, H, W)`` uint8."""
+    w, h = size_px
+    fh, fw = rgb.shape[0] // h, rgb.shape[1] // w
+    crop = rgb[: h * fh, : w * fw].astype(np.float32)
+    small = crop.reshape(h, fh, w, fw, 3).mean(axis=(1, 3))
+    return np.ascontiguousarray(small.round().astype(np.uint8).transpose(2, 0, 1))

@@ -1,0 +1,177 @@
+"""Run a trained model on the simulated PiDog, the real PiDog, or through ROS 2.
+
+``python3 -m pidog_gaits.nn_controller --model MODEL --backend sim|pidog|ros2
+[--gait trot_forward --direction 1 --turn 0] [--rate HZ] [--seconds S] [--json PATH|-]``
+(also ``pidog-gaits controller ...``).
+
+MODEL: an imitation ``.pth``, stage 3's ``final_model.pth`` or ``final_model.zip``, an
+``.onnx`` from ``pidog-gaits export``, or ``expert`` (the scripted gaits, for checking the
+robot's wiring before a learned model runs on it). ``.onnx`` and ``expert`` need neither
+PyTorch nor MuJoCo: that is the robot's path. Loading never executes code from a model
+file (``torch.load(weights_only=True)``, ONNX), except a ``.zip`` (Stable-Baselines3
+pickles into it): load one only from a source you trust.
+
+Every target passes the safety layer (``backends.safety``): clamped to the joint ranges,
+rate-limited per step; tilt, Ctrl-C, or repeated overruns make the dog lie down and stop.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import typer
+
+from pidog_gaits import results
+from pidog_gaits.backends import BACKENDS, BackendUnavailableError
+from pidog_gaits.backends.safety import SafetyConfig
+from pidog_gaits.robot import specs
+
+app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def controller(
+    model: str = typer.Option(
+        ..., help="Imitation .pth, RL final_model.pth/.zip, .onnx, or 'expert'."
+    ),
+    backend: str = typer.Option("sim", help="sim, pidog (the real robot) or ros2."),
+    gait: str = typer.Option("trot_forward", help="Gait to run (ros2: until cmd_vel says)."),
+    direction: float | None = typer.Option(None, help="Gait input direction (+1 fwd, -1 back)."),
+    turn: float | None = typer.Option(None, help="Gait input turn in [-1, 1] (+ = left)."),
+    rate: float | None = typer.Option(None, help="Control rate (Hz); default: the model's."),
+    seconds: float = typer.Option(10.0, help="Run time after standing up (s)."),
+    engine: str = typer.Option("auto", help="auto, torch or onnx (a .pth exported on the fly)."),
+    quality: str = typer.Option("fast", help="sim: physics preset."),
+    seed: int = typer.Option(0, help="sim: seed of the simulator and sensor noise."),
+    realtime: bool = typer.Option(False, help="sim: keep pace with the wall clock."),
+    joints: str = typer.Option(
+        "measured", help="sim: joint readings 'measured', or 'commanded' as on the robot."
+    ),
+    video: Path | None = typer.Option(None, help="sim: write an mp4 (or .gif)."),
+    drive: str = typer.Option("pidog", help="ros2: what the node drives, pidog or sim."),
+    dry_run: bool = typer.Option(False, help="pidog: compute and print commands, move nothing."),
+    max_tilt_deg: float = typer.Option(45.0, help="Lie down past this body tilt (deg)."),
+    max_step_deg: float = typer.Option(
+        math.degrees(SafetyConfig().max_step_rad), help="Rate limit per step (deg)."
+    ),
+    max_overruns: int = typer.Option(5, help="Stop after this many late steps in a row."),
+    standup_s: float = typer.Option(1.0, help="Time to stand up from the start pose (s)."),
+    json_out: str | None = typer.Option(
+        None, "--json", help="Write the figures as JSON to PATH, or - for stdout."
+    ),
+) -> None:
+    """Run MODEL on a backend and report what it did."""
+    from pidog_gaits.gaits.library import get_gait
+    from pidog_gaits.runtime import ModelLoadError, load_policy
+    from pidog_gaits.runtime.base import gait_with
+    from pidog_gaits.runtime.loop import LoopConfig, run_controller
+
+    if backend not in BACKENDS:
+        _fail(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if seconds <= 0:
+        _fail("--seconds must be > 0")
+    try:
+        spec = gait_with(get_gait(gait), direction, turn)
+        safety = SafetyConfig(
+            max_step_rad=math.radians(max_step_deg),
+            max_tilt_rad=math.radians(max_tilt_deg),
+            max_overruns=max_overruns,
+        ).validate()
+        policy = load_policy(model, engine=engine)
+    except (ValueError, FileNotFoundError, ModelLoadError) as exc:
+        _fail(str(exc))
+    dt = policy.control_dt_s if rate is None else 1.0 / rate
+    if rate is not None and rate <= 0:
+        _fail("--rate must be > 0")
+    if not math.isclose(dt, policy.control_dt_s, rel_tol=1e-6):
+        typer.echo(
+            f"warning: running at {1 / dt:g} Hz; the model was trained at "
+            f"{1 / policy.control_dt_s:g} Hz",
+            err=True,
+        )
+    sim_kwargs = {
+        "seconds": seconds,
+        "quality": quality,
+        "seed": seed,
+        "realtime": realtime,
+        "image": policy.image,
+        "image_size_px": policy.image_size_px,
+        "joint_source": joints,
+        "allow_body_contact": spec.family == "sit",
+        "gait_name": spec.name,
+        "video": video,
+    }
+    try:
+        if backend in ("sim", "ros2") and (backend == "sim" or drive == "sim"):
+            if not math.isclose(dt, specs.CONTROL_DT_S):
+                _fail(f"the simulator steps at {1 / specs.CONTROL_DT_S:g} Hz; drop --rate")
+            from pidog_gaits.sim.physics import get_preset
+
+            get_preset(quality)
+        robot = _make_backend(backend, drive, sim_kwargs, policy, dry_run)
+    except (ValueError, BackendUnavailableError) as exc:
+        _fail(str(exc))
+    gait_source = getattr(robot, "gait_source", None)
+    try:
+        figures = run_controller(
+            policy,
+            robot,
+            spec,
+            LoopConfig(seconds=seconds, dt_s=dt, standup_s=standup_s),
+            safety,
+            gait_source=gait_source,
+        )
+    finally:
+        robot.close()
+    figures["model"] = str(model)
+    results.emit(
+        figures, json_out, title=f"controller {policy.kind} ({policy.engine}) on {backend}"
+    )
+    if figures.get("stop_reason") not in (None, "fell"):
+        typer.echo(f"stopped: {figures['stop_reason']}", err=True)
+
+
+def _make_backend(backend: str, drive: str, sim_kwargs: dict, policy, dry_run: bool):
+    from pidog_gaits.backends import make_backend
+
+    if backend == "sim":
+        return make_backend("sim", **sim_kwargs)
+    if backend == "pidog":
+        return make_backend("pidog", **_pidog_kwargs(policy, dry_run))
+    if drive not in ("pidog", "sim"):
+        raise ValueError(f"unknown --drive {drive!r}; choose pidog or sim")
+    inner = (
+        make_backend("sim", **sim_kwargs)
+        if drive == "sim"
+        else make_backend("pidog", **_pidog_kwargs(policy, dry_run))
+    )
+    return make_backend("ros2", inner=inner)
+
+
+def _pidog_kwargs(policy, dry_run: bool) -> dict:
+    from pidog_gaits.backends.pidog import PidogConfig
+
+    return {
+        "config": PidogConfig(dry_run=dry_run),
+        "image": policy.image,
+        "image_size_px": policy.image_size_px,
+    }
+
+
+def main(argv: list[str] | None = None, prog_name: str | None = None) -> int:
+    from pidog_gaits.cli import run_typer
+
+    if argv is None:
+        argv = sys.argv[1:]
+    return run_typer(app, argv, prog_name or "python3 -m pidog_gaits.nn_controller")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

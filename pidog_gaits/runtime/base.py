@@ -1,0 +1,184 @@
+"""What a deployed policy sees each control step, and the gait schedule that feeds it.
+
+Every model kind (imitation net, PPO policy, the scripted expert), through PyTorch or
+onnxruntime, is a ``DeployPolicy``: ``act(StepContext) -> 12 joint targets (rad)``. The
+context carries the gait input ``[gait_type, direction, turn, phase]``, the velocity
+command, the sensor ``Reading`` and the last commanded targets, so one control loop runs
+them all. This module imports neither torch nor MuJoCo: it runs on the robot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from pidog_gaits.backends import Reading
+from pidog_gaits.gaits import poses
+from pidog_gaits.gaits.library import GAITS, GaitPlayer, GaitSpec
+from pidog_gaits.robot import specs
+
+RAMP_S = 0.6
+"""Blend time (s) from the pose held into a new gait: ``sim.rollout.RAMP_S`` (tested equal),
+repeated here so the robot's import path stays free of MuJoCo."""
+COMMAND_SCALE = np.array([0.1, 0.1])
+"""Command differences (m/s, rad/s) counted as equal when picking a gait for a command."""
+
+
+def stand_targets() -> np.ndarray:
+    """The stand with head and tail centred (12, rad): ``sim.rollout.stand_targets``."""
+    return np.concatenate([poses.stand_pose(), np.zeros(4)])
+
+
+def lie_targets() -> np.ndarray:
+    return np.concatenate([poses.lie_pose(), np.zeros(4)])
+
+
+def ramp_weight(time_s: float, ramp_s: float = RAMP_S) -> float:
+    return 1.0 if ramp_s <= 0 else min(1.0, time_s / ramp_s)
+
+
+@dataclass
+class StepContext:
+    """Everything a policy may use at one control step."""
+
+    gait: GaitSpec
+    gait_input: np.ndarray
+    """``[gait_type, direction, turn, phase]`` (4,) float32."""
+    phase: float
+    """Gait phase in [0, 1) over one cycle."""
+    command: np.ndarray
+    """``[forward speed (m/s), yaw rate (rad/s)]`` the gait stands for."""
+    blend_weight: float
+    """0 -> hold ``blend_from``, 1 -> the policy's own targets (ramp into a gait)."""
+    blend_from: np.ndarray
+    """Targets (12, rad) held when the gait started (the stand at start-up)."""
+    last_targets: np.ndarray
+    """Last commanded targets (12, rad): the ``last_action`` observation."""
+    reading: Reading | None = None
+    step: int = 0
+    """Control steps since the gait started."""
+
+
+class DeployPolicy(Protocol):
+    """A model ready to run on a backend."""
+
+    kind: str
+    """``imitation``, ``ppo`` or ``expert``."""
+    engine: str
+    """``torch``, ``onnx`` or ``numpy``."""
+    image: str | None
+    """``depth``/``rgb`` when the policy reads the head camera, else ``None``."""
+    image_size_px: tuple[int, int]
+    control_dt_s: float
+    """Control period the model was trained for (s)."""
+
+    def reset(self) -> None:
+        """Clear any recurrent state (start of a run or a gait change)."""
+        ...
+
+    def act(self, ctx: StepContext) -> np.ndarray:
+        """12 joint targets (rad) for this step, before the safety layer."""
+        ...
+
+
+def blend(targets: np.ndarray, ctx: StepContext) -> np.ndarray:
+    """``w * targets + (1 - w) * blend_from``, exactly as ``run_gait`` ramps from the stand."""
+    w = ctx.blend_weight
+    if w >= 1.0:
+        return np.asarray(targets, dtype=float)
+    return w * np.asarray(targets, dtype=float) + (1.0 - w) * ctx.blend_from
+
+
+class ExpertPolicy:
+    """The scripted expert gaits (``--model expert``): numpy only, for robot bring-up.
+
+    Checks the robot's wiring, signs and offsets with a gait known to walk in simulation
+    before any learned model runs on it.
+    """
+
+    kind = "expert"
+    engine = "numpy"
+    image = None
+    image_size_px = (specs.CAMERA_WIDTH_PX, specs.CAMERA_HEIGHT_PX)
+    control_dt_s = specs.CONTROL_DT_S
+
+    def __init__(self) -> None:
+        self._players: dict[GaitSpec, GaitPlayer] = {}
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, ctx: StepContext) -> np.ndarray:
+        player = self._players.get(ctx.gait)
+        if player is None:
+            player = self._players[ctx.gait] = GaitPlayer(ctx.gait)
+        # The phase as the gait input carries it (float32), exactly as ``run_gait`` plays it.
+        return blend(player.targets(float(ctx.gait_input[3])), ctx)
+
+
+def gait_with(gait: GaitSpec, direction: float | None, turn: float | None) -> GaitSpec:
+    """``gait`` with its direction and/or turn replaced (``None`` keeps the gait's own)."""
+    changes = {}
+    if direction is not None:
+        changes["direction"] = float(direction)
+    if turn is not None:
+        changes["turn"] = float(turn)
+    return dataclasses.replace(gait, **changes) if changes else gait
+
+
+def gait_for_velocity(forward_mps: float, yaw_radps: float) -> GaitSpec:
+    """The expert gait whose command is nearest ``[forward_mps, yaw_radps]`` (sit excluded).
+
+    The policies were trained on these commands only, so a ``cmd_vel`` maps to the
+    nearest one instead of being fed raw (``envs.prior.gait_for_command`` does the same).
+    """
+    wanted = np.array([forward_mps, yaw_radps], dtype=float)
+    best, best_d = GAITS["stand"], float("inf")
+    for gait in GAITS.values():
+        if gait.family == "sit":
+            continue
+        d = float(np.sum(((gait.command - wanted) / COMMAND_SCALE) ** 2))
+        if d < best_d:
+            best, best_d = gait, d
+    return best
+
+
+class GaitSchedule:
+    """Steps a gait's phase at the control rate; a gait change restarts the phase and blend.
+
+    :param gait: the gait to run.
+    :param dt_s: control period (s).
+    :param start_targets: what the robot holds at the start (blended from).
+    """
+
+    def __init__(self, gait: GaitSpec, dt_s: float, start_targets: np.ndarray) -> None:
+        self.dt_s = dt_s
+        self.switch(gait, start_targets)
+
+    def switch(self, gait: GaitSpec, hold_targets: np.ndarray) -> None:
+        self.gait = gait
+        self.phase = 0.0
+        self.step = 0
+        self.blend_from = np.asarray(hold_targets, dtype=float).copy()
+        self._dphase = self.dt_s / gait.period_s
+
+    def context(self, last_targets: np.ndarray, reading: Reading | None) -> StepContext:
+        gait = self.gait
+        return StepContext(
+            gait=gait,
+            gait_input=gait.inputs(self.phase)[0],
+            phase=self.phase,
+            command=gait.command.astype(np.float32),
+            blend_weight=ramp_weight(self.step * self.dt_s),
+            blend_from=self.blend_from,
+            last_targets=last_targets,
+            reading=reading,
+            step=self.step,
+        )
+
+    def advance(self) -> None:
+        self.phase = (self.phase + self._dphase) % 1.0
+        self.step += 1

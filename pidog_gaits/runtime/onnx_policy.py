@@ -1,0 +1,165 @@
+"""ONNX models through onnxruntime: the robot's path, with no PyTorch.
+
+``pidog-gaits export`` writes one self-contained ``.onnx`` per model with a JSON metadata
+entry ``pidog_gaits`` (``METADATA_KEY``) that says how to drive it:
+
+* imitation: input ``gait_input`` (1, 4) -> ``joint_targets_rad`` (1, 12); normalisation
+  is inside the graph; a recurrent model's state is explicit: each ``state`` entry names
+  an input (zeros at reset) and the output that feeds it next step;
+* ppo: one input per observation part (``obs_keys``; ``image`` uint8) -> ``action``
+  (1, 12) in [-1, 1], the deterministic (mean) action; with an imitation prior the same
+  graph also takes ``gait_input`` (+ state) and returns ``prior_targets_rad``. Joint
+  targets = the prior (ramped from the stand) + ``action_scale_rad * action``, clipped to
+  the joint ranges, as in ``PiDogEnv.targets_for``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from pidog_gaits.gaits.library import GaitPlayer
+from pidog_gaits.robot import specs
+from pidog_gaits.runtime.base import StepContext, blend, stand_targets
+from pidog_gaits.runtime.observation import build_observation
+
+METADATA_KEY = "pidog_gaits"
+FORMAT_VERSION = 1
+
+
+class ModelLoadError(ValueError):
+    """A model file that cannot be run (wrong kind, missing metadata, bad contents)."""
+
+
+def read_metadata(session) -> dict:
+    meta = session.get_modelmeta().custom_metadata_map
+    if METADATA_KEY not in meta:
+        raise ModelLoadError(
+            "this ONNX file has no pidog_gaits metadata; export it with `pidog-gaits export`"
+        )
+    info = json.loads(meta[METADATA_KEY])
+    if info.get("format", 0) > FORMAT_VERSION:
+        raise ModelLoadError("this ONNX file was written by a newer pidog-gaits; update it")
+    if list(info.get("joint_names", specs.JOINT_NAMES)) != list(specs.JOINT_NAMES):
+        raise ModelLoadError("the model's joint order differs from this package's")
+    return info
+
+
+def open_session(path: str | Path, threads: int = 1):
+    """An onnxruntime CPU session; one thread is fastest for these small nets."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class _StatefulGraph:
+    """Runs a session, carrying its recurrent state between calls."""
+
+    def __init__(self, session, state_spec: list[dict]) -> None:
+        self.session = session
+        self.state_spec = state_spec
+        self.output_names = [o.name for o in session.get_outputs()]
+        self.reset()
+
+    def reset(self) -> None:
+        self.state = {s["input"]: np.zeros(s["shape"], dtype=np.float32) for s in self.state_spec}
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = dict(
+            zip(self.output_names, self.session.run(None, {**feeds, **self.state}), strict=True)
+        )
+        for s in self.state_spec:
+            self.state[s["input"]] = out[s["output"]]
+        return out
+
+
+class OnnxImitationPolicy:
+    """An exported imitation model: gait input -> 12 joint targets."""
+
+    kind = "imitation"
+    engine = "onnx"
+    image = None
+    image_size_px = (specs.CAMERA_WIDTH_PX, specs.CAMERA_HEIGHT_PX)
+
+    def __init__(self, session, info: dict) -> None:
+        self.info = info
+        self.arch = info.get("arch", "")
+        self.control_dt_s = float(info.get("control_dt_s", specs.CONTROL_DT_S))
+        self._graph = _StatefulGraph(session, info.get("state", []))
+
+    def reset(self) -> None:
+        self._graph.reset()
+
+    def targets(self, gait_input: np.ndarray) -> np.ndarray:
+        """Raw model output (12, rad) for one gait input, advancing the state."""
+        x = np.asarray(gait_input, dtype=np.float32).reshape(1, 4)
+        return self._graph.run({"gait_input": x})["joint_targets_rad"][0].astype(float)
+
+    def act(self, ctx: StepContext) -> np.ndarray:
+        return blend(self.targets(ctx.gait_input), ctx)
+
+
+class OnnxPpoPolicy:
+    """An exported PPO policy (deterministic action) with its prior."""
+
+    kind = "ppo"
+    engine = "onnx"
+
+    def __init__(self, session, info: dict) -> None:
+        self.info = info
+        self.arch = info.get("arch", "ppo")
+        self.control_dt_s = float(info.get("control_dt_s", specs.CONTROL_DT_S))
+        self.obs_keys = list(info["obs_keys"])
+        self.bounds = {
+            k: (np.asarray(lo, dtype=np.float32), np.asarray(hi, dtype=np.float32))
+            for k, (lo, hi) in info.get("obs_bounds", {}).items()
+        }
+        self.image = info.get("image")
+        self.image_size_px = tuple(info.get("image_size_px", (64, 48)))
+        self.prior = info.get("prior", "expert")
+        self.scale = np.asarray(info["action_scale_rad"], dtype=float)
+        self._graph = _StatefulGraph(session, info.get("state", []))
+        self._players: dict = {}
+        self._stand = stand_targets()
+
+    def reset(self) -> None:
+        self._graph.reset()
+
+    def _expert(self, ctx: StepContext) -> np.ndarray:
+        player = self._players.get(ctx.gait)
+        if player is None:
+            player = self._players[ctx.gait] = GaitPlayer(ctx.gait)
+        return player.targets(ctx.phase)
+
+    def act(self, ctx: StepContext) -> np.ndarray:
+        feeds = build_observation(ctx, self.obs_keys, self.bounds)
+        if self.prior == "imitation":
+            feeds["gait_input"] = np.asarray(ctx.gait_input, dtype=np.float32).reshape(1, 4)
+        out = self._graph.run(feeds)
+        action = np.clip(out["action"][0].astype(float), -1.0, 1.0)
+        if self.prior == "imitation":
+            prior = blend(out["prior_targets_rad"][0].astype(float), ctx)
+        elif self.prior == "expert":
+            prior = blend(self._expert(ctx), ctx)
+        else:  # trained from scratch: the action spans the stand +- the scale
+            prior = self._stand
+        targets = prior + self.scale * action
+        return np.clip(targets, specs.JOINT_RANGE_RAD[:, 0], specs.JOINT_RANGE_RAD[:, 1])
+
+
+def load_onnx_policy(path: str | Path):
+    """The right ONNX policy class for the file's metadata."""
+    session = open_session(path)
+    info = read_metadata(session)
+    kind = info.get("kind")
+    if kind == "imitation":
+        return OnnxImitationPolicy(session, info)
+    if kind == "ppo":
+        return OnnxPpoPolicy(session, info)
+    raise ModelLoadError(f"unknown model kind {kind!r} in {path}")
