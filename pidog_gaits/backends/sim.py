@@ -9,6 +9,7 @@ the simulator's joint readings, as on the real robot, whose hobby servos report 
 
 from __future__ import annotations
 
+import collections
 import math
 import time
 from pathlib import Path
@@ -75,10 +76,14 @@ class SimBackend:
         self.sim = PiDogSim(quality, seed=seed, params=params)
         self.sim.reset()
         self.sensors = Sensors(self.sim, np.random.default_rng(seed), noise_scale=noise_scale)
-        self._planned_steps = round(seconds / specs.CONTROL_DT_S)
+        one_second = round(1.0 / specs.CONTROL_DT_S)
+        # The rear-height figure covers the run's last second (a rolling one if endless).
+        self._first_rear_step = (
+            0 if math.isinf(seconds) else round(seconds / specs.CONTROL_DT_S) - one_second
+        )
         self._steps = 0
         self._heights: list[float] = []
-        self._rear: list[float] = []
+        self._rear: collections.deque[float] = collections.deque(maxlen=one_second)
         self._hind_ids = [
             self.sim.model.body(f"{leg}_thigh").id for leg in ("left_hind", "right_hind")
         ]
@@ -133,7 +138,7 @@ class SimBackend:
             self._loop_s += time.perf_counter() - self._t_read
             self._t_read = None
         self._heights.append(sim.body_height_m)
-        if self._steps >= self._planned_steps - round(1.0 / specs.CONTROL_DT_S):
+        if self._steps >= self._first_rear_step:
             self._rear.append(float(np.mean(sim.data.xpos[self._hind_ids, 2])))
         self._steps += 1
         if self._recorder is not None:

@@ -9,6 +9,7 @@ simulator that starts in the stand it reproduces ``pidog-gaits gait`` step for s
 
 from __future__ import annotations
 
+import itertools
 import math
 import signal
 import threading
@@ -36,7 +37,7 @@ class LoopConfig:
     """How long and how fast the loop runs."""
 
     seconds: float
-    """Run time after standing up (s)."""
+    """Run time after standing up (s); ``math.inf`` runs until stopped (ROS 2)."""
     dt_s: float
     """Control period (s): the model's own unless overridden with ``--rate``."""
     standup_s: float = 1.0
@@ -123,7 +124,9 @@ def run_controller(
             monitor.sitting = gait.family == "sit"
             policy.reset()
             t_gait = clock()
-            for i in range(round(config.seconds / dt)):
+            forever = math.isinf(config.seconds)
+            planned = itertools.count() if forever else range(round(config.seconds / dt))
+            for i in planned:
                 if monitor.stopped:
                     break
                 if stop.requested:
