@@ -65,6 +65,28 @@ def set_box(model: mujoco.MjModel, geom_id: int, center_m, half_size_m) -> None:
     model.geom_size[geom_id] = half
     model.geom_rbound[geom_id] = float(np.linalg.norm(half))
     model.geom_aabb[geom_id] = [0.0, 0.0, 0.0, *half]
+    refresh_world_bvh(model)
+
+
+def refresh_world_bvh(model: mujoco.MjModel) -> None:
+    """Recompute the world body's bounding-volume tree after static geoms moved.
+
+    MuJoCo's mid-phase collision prunes with ``bvh_aabb``, computed at compile time, when
+    the boxes waited under the floor; without this, moved boxes only collide with the few
+    geoms the mid-phase skips (the feet), and the body and head pass through them.
+    """
+    start, num = model.body_bvhadr[0], model.body_bvhnum[0]
+    for node in range(start + num - 1, start - 1, -1):  # children follow their parents
+        geom = model.bvh_nodeid[node]
+        if geom >= 0:
+            if model.geom_type[geom] != mujoco.mjtGeom.mjGEOM_PLANE:
+                center = model.geom_pos[geom] + model.geom_aabb[geom, :3]
+                model.bvh_aabb[node] = [*center, *model.geom_aabb[geom, 3:]]
+            continue
+        a, b = model.bvh_aabb[model.bvh_child[node]]
+        low = np.minimum(a[:3] - a[3:], b[:3] - b[3:])
+        high = np.maximum(a[:3] + a[3:], b[:3] + b[3:])
+        model.bvh_aabb[node] = [*(low + high) / 2, *(high - low) / 2]
 
 
 def place_obstacles(
