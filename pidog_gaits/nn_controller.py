@@ -48,6 +48,9 @@ def controller(
     rate: float | None = typer.Option(None, help="Control rate (Hz); default: the model's."),
     seconds: float = typer.Option(10.0, help="Run time after standing up (s)."),
     engine: str = typer.Option("auto", help="auto, torch or onnx (a .pth exported on the fly)."),
+    pretrained: Path | None = typer.Option(
+        None, help="PPO: the imitation prior (.pth), if it moved since training."
+    ),
     quality: str = typer.Option("fast", help="sim: physics preset."),
     seed: int = typer.Option(0, help="sim: seed of the simulator and sensor noise."),
     realtime: bool = typer.Option(False, help="sim: keep pace with the wall clock."),
@@ -84,18 +87,27 @@ def controller(
             max_tilt_rad=math.radians(max_tilt_deg),
             max_overruns=max_overruns,
         ).validate()
-        policy = load_policy(model, engine=engine)
+        policy = load_policy(model, engine, str(pretrained) if pretrained else None)
     except (ValueError, FileNotFoundError, ModelLoadError) as exc:
         _fail(str(exc))
-    dt = policy.control_dt_s if rate is None else 1.0 / rate
     if rate is not None and rate <= 0:
         _fail("--rate must be > 0")
+    dt = policy.control_dt_s if rate is None else 1.0 / rate
+    uses_sim = backend == "sim" or (backend == "ros2" and drive == "sim")
+    if uses_sim and not math.isclose(dt, specs.CONTROL_DT_S):
+        _fail(f"the simulator steps at {1 / specs.CONTROL_DT_S:g} Hz; drop --rate")
     if not math.isclose(dt, policy.control_dt_s, rel_tol=1e-6):
         typer.echo(
             f"warning: running at {1 / dt:g} Hz; the model was trained at "
             f"{1 / policy.control_dt_s:g} Hz",
             err=True,
         )
+    if policy.engine == "torch":
+        import torch
+
+        # One step of these small nets is fastest on one thread; more threads only wait
+        # on each other (and on the robot's other processes).
+        torch.set_num_threads(1)
     sim_kwargs = {
         "seconds": seconds,
         "quality": quality,
@@ -109,9 +121,7 @@ def controller(
         "video": video,
     }
     try:
-        if backend in ("sim", "ros2") and (backend == "sim" or drive == "sim"):
-            if not math.isclose(dt, specs.CONTROL_DT_S):
-                _fail(f"the simulator steps at {1 / specs.CONTROL_DT_S:g} Hz; drop --rate")
+        if uses_sim:
             from pidog_gaits.sim.physics import get_preset
 
             get_preset(quality)

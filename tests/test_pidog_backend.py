@@ -256,7 +256,11 @@ def test_depth_policy_refused_on_the_robot(fake_pidog):
 
 
 # ---------------------------------------------------------------------- safety in the loop
-def _run(policy, seconds=0.4, safety=None, standup_s=0.1):
+NO_OVERRUN_STOP = SafetyConfig(max_overruns=10_000)
+"""These tests keep wall-clock time on a shared CPU: only the overrun test may stop on it."""
+
+
+def _run(policy, seconds=0.4, safety=NO_OVERRUN_STOP, standup_s=0.1):
     backend = PidogBackend()
     figures = run_controller(
         policy,
@@ -364,7 +368,7 @@ def test_cli_runs_the_expert_on_the_stand_in(fake_pidog, tmp_path):
     out = tmp_path / "robot.json"
     code = main(
         ["--model", "expert", "--backend", "pidog", "--gait", "stand", "--seconds", "0.2",
-         "--standup-s", "0.1", "--json", str(out)]
+         "--standup-s", "0.1", "--max-overruns", "10000", "--json", str(out)]
     )  # fmt: skip
     assert code == 0
     figures = json.loads(out.read_text())

@@ -118,6 +118,7 @@ def test_cmd_vel_picks_the_nearest_trained_gait():
 
 def test_node_publishes_and_follows_cmd_vel(fake_ros):
     backend = Ros2Backend(SimBackend(seconds=3.0), cmd_timeout_s=10.0)
+    backend.realtime = False  # as fast as the simulator goes: the test checks the messages
     node = fake_ros["nodes"][-1]
     assert backend.gait_source() == GAITS["stand"]  # nothing heard yet: stand
     assert set(node.published) == {"joint_states", "imu/data_raw", "ultrasonic"}

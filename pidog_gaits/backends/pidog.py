@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,7 +79,9 @@ class PidogConfig:
     max_backlog_frames: int = 2
     """Frames the library may queue before stale ones are dropped (``immediately=True``)."""
     dry_run: bool = False
-    """Read sensors and compute every command, but move no servo."""
+    """Read sensors and compute every command, but move no servo; print both twice a
+    second (check the IMU signs and the degrees before the first real run)."""
+    dry_run_print_every: int = 25
 
 
 def to_library_deg(
@@ -181,6 +184,7 @@ class PidogBackend:
         self.frames_dropped = 0
         self.sonar_misses = 0
         self.camera = None
+        self.last_reading: Reading | None = None
         self.image_size_px = image_size_px
         if image == "rgb":
             self.camera = _open_camera(image_size_px)
@@ -204,13 +208,14 @@ class PidogBackend:
         image = None
         if self.camera is not None:
             image = _capture_rgb(self.camera, self.image_size_px)
-        return Reading(
+        self.last_reading = Reading(
             imu=imu,
             sonar_m=sonar,
             joint_pos_rad=self._commanded.copy(),
             joint_vel_radps=(self._commanded - self._previous) / specs.CONTROL_DT_S,
             image=image,
         )
+        return self.last_reading
 
     def _backlog(self) -> int:
         for attr in ("legs_action_buffer", "feet_actions_buffer"):
@@ -232,6 +237,9 @@ class PidogBackend:
         legs, head, tail = to_library_deg(self._commanded, cfg.head_pitch_offset_deg)
         if cfg.dry_run:
             self.last_frame = (legs, head, tail)
+            if self.frames_sent % cfg.dry_run_print_every == 0:
+                self._print_dry_run(legs, head, tail)
+            self.frames_sent += 1
             return
         flush = self._backlog() > cfg.max_backlog_frames
         if flush:
@@ -245,6 +253,20 @@ class PidogBackend:
             self._sent_tail = tail
         self.frames_sent += 1
         self.last_frame = (legs, head, tail)
+
+    def _print_dry_run(self, legs, head, tail) -> None:
+        r = self.last_reading
+        sensed = ""
+        if r is not None:
+            sensed = (
+                f" roll {math.degrees(r.imu[6]):+.1f} pitch {math.degrees(r.imu[7]):+.1f} deg,"
+                f" accel {np.round(r.imu[:3], 2).tolist()} m/s^2, sonar {r.sonar_m:.2f} m"
+            )
+        print(
+            f"[dry run] frame {self.frames_sent}: legs {np.round(legs, 1).tolist()} "
+            f"head {np.round(head, 1).tolist()} tail {np.round(tail, 1).tolist()} deg;{sensed}",
+            file=sys.stderr,
+        )
 
     def fell(self) -> bool:
         return False  # the tilt stop watches the IMU; the robot has no ground truth

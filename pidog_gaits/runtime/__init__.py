@@ -18,8 +18,12 @@ ENGINES = ("auto", "torch", "onnx")
 __all__ = ["ENGINES", "DeployPolicy", "ModelLoadError", "load_policy"]
 
 
-def load_policy(model: str | Path, engine: str = "auto") -> DeployPolicy:
+def load_policy(
+    model: str | Path, engine: str = "auto", pretrained: str | None = None
+) -> DeployPolicy:
     """Load ``model`` (a path, or ``expert``) to run with ``engine``.
+
+    ``pretrained`` points a PPO policy at its imitation prior if that file moved.
 
     ``engine='onnx'`` on a ``.pth``/``.zip`` exports it to a temporary ONNX file first
     (the same graph the robot would run); ``engine='torch'`` on an ``.onnx`` is refused.
@@ -41,13 +45,13 @@ def load_policy(model: str | Path, engine: str = "auto") -> DeployPolicy:
     if suffix not in (".pth", ".pt", ".zip"):
         raise ValueError(f"unsupported model file {path.name}: expected .pth, .zip or .onnx")
     if engine == "onnx":
-        return _via_onnx(path)
+        return _via_onnx(path, pretrained)
     from pidog_gaits.runtime.torch_policy import load_torch_policy
 
-    return load_torch_policy(path)
+    return load_torch_policy(path, pretrained)
 
 
-def _via_onnx(path: Path) -> DeployPolicy:
+def _via_onnx(path: Path, pretrained: str | None) -> DeployPolicy:
     import tempfile
 
     from pidog_gaits.export import export_onnx
@@ -55,5 +59,5 @@ def _via_onnx(path: Path) -> DeployPolicy:
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "model.onnx"
-        export_onnx(path, out)
+        export_onnx(path, out, pretrained)
         return load_onnx_policy(out)  # the session holds the graph in memory

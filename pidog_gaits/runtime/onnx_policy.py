@@ -135,7 +135,7 @@ class OnnxPpoPolicy:
         player = self._players.get(ctx.gait)
         if player is None:
             player = self._players[ctx.gait] = GaitPlayer(ctx.gait)
-        return player.targets(ctx.phase)
+        return player.targets(float(ctx.gait_input[3]))
 
     def act(self, ctx: StepContext) -> np.ndarray:
         feeds = build_observation(ctx, self.obs_keys, self.bounds)

@@ -1,0 +1,245 @@
+"""Stage 3's PPO policy as a ``DeployPolicy`` (PyTorch), and its export to one ONNX graph.
+
+The policy acts on the observation of ``PiDogEnv`` (``runtime.observation``) and outputs
+a residual: joint targets = prior + ``action_scale_rad`` * clip(action, -1, 1), clipped
+to the joint ranges (``PiDogEnv.targets_for``). The prior is the imitation model
+(``EnvConfig.pretrained``), the scripted expert, or the stand, ramped from the stand over
+``RAMP_S`` as in ``envs.prior.PriorSequence``. The deployed action is the deterministic
+one (the Gaussian's mean), as ``policy.predict(obs, deterministic=True)`` gives it.
+
+The exported ONNX graph holds the policy and, for an imitation prior, the imitation net
+too (inputs ``gait_input`` + its LSTM state), so the robot loads one file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from pidog_gaits.gaits.library import GaitPlayer
+from pidog_gaits.robot import specs
+from pidog_gaits.runtime.base import StepContext, blend, stand_targets
+from pidog_gaits.runtime.observation import build_observation
+from pidog_gaits.runtime.onnx_policy import FORMAT_VERSION, ModelLoadError
+
+
+def is_ppo_checkpoint(ckpt: object) -> bool:
+    from pidog_gaits.envs.policy_file import ARCH
+
+    return isinstance(ckpt, dict) and ckpt.get("arch") == ARCH
+
+
+def resolve_prior_path(stored: str | None, model_path: Path, override: str | None) -> Path:
+    """Where the imitation prior is now: ``override``, the stored path, or beside the model.
+
+    Training stores the path it was given; a packaged model (``final_model/``) may have
+    moved, so the experiment's ``imitation_model/`` next to it is tried too.
+    """
+    if override:
+        path = Path(override)
+        if not path.is_file():
+            raise FileNotFoundError(f"imitation prior not found: {path}")
+        return path
+    if not stored:
+        raise ModelLoadError("this PPO policy refines an imitation model but names none")
+    stored_path = Path(stored)
+    candidates = [stored_path]
+    for base in (model_path.parent, model_path.parent.parent):
+        candidates += [base / stored_path.name, base / "imitation_model" / stored_path.name]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise ModelLoadError(
+        f"the imitation prior {stored} was not found (nor beside {model_path.name}); "
+        "give its path with --pretrained"
+    )
+
+
+class TorchPpoPolicy:
+    """An SB3 multi-input PPO policy with its prior (see the module docstring).
+
+    :param policy: the SB3 ``MultiInputActorCriticPolicy`` (eval mode, CPU).
+    :param env_config: the ``EnvConfig`` it was trained with.
+    :param prior_model: the imitation ``GaitModel`` for ``prior='imitation'``.
+    """
+
+    kind = "ppo"
+    engine = "torch"
+
+    def __init__(self, policy, env_config, prior_model=None) -> None:
+        self.policy = policy
+        self.env_config = env_config
+        self.prior = env_config.prior
+        if self.prior == "imitation" and prior_model is None:
+            raise ModelLoadError("an imitation prior model is needed")
+        self.prior_model = prior_model
+        self.arch = "ppo"
+        self.control_dt_s = specs.CONTROL_DT_S
+        self.image = None if env_config.vision == "none" else env_config.vision
+        self.image_size_px = (env_config.image_width_px, env_config.image_height_px)
+        spaces = policy.observation_space.spaces
+        self.obs_keys = list(spaces)
+        self.bounds = {
+            k: (box.low.astype(np.float32), box.high.astype(np.float32))
+            for k, box in spaces.items()
+            if k != "image"
+        }
+        self.scale = np.asarray(env_config.action_scale_rad(), dtype=float)
+        self._stand = stand_targets()
+        self._players: dict = {}
+        self._controller = None
+        if prior_model is not None:
+            from pidog_gaits.neural_network import PolicyController
+
+            self._controller = PolicyController(prior_model)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_checkpoint(
+        cls, ckpt: dict, path: str | Path, pretrained: str | None = None
+    ) -> TorchPpoPolicy:
+        """From stage 3's ``final_model.pth`` (already read with ``weights_only=True``)."""
+        from pidog_gaits.envs.policy_file import load_policy
+
+        try:
+            policy, env_config = load_policy(path)
+        except ValueError as exc:
+            raise ModelLoadError(str(exc)) from None
+        return cls(policy, env_config, _prior_model(env_config, Path(path), pretrained))
+
+    @classmethod
+    def from_zip(cls, path: str | Path, pretrained: str | None = None) -> TorchPpoPolicy:
+        """From SB3's ``final_model.zip``. SB3 unpickles Python objects from a .zip: this
+        runs code from the file, so only pass a path the user chose and trusts."""
+        from stable_baselines3 import PPO
+
+        from pidog_gaits.envs.config import EnvConfig
+
+        path = Path(path)
+        try:
+            model = PPO.load(path, device="cpu")
+        except Exception as exc:  # noqa: BLE001 - an unreadable file is the user's error
+            raise ModelLoadError(f"{path}: not a stage 3 model ({type(exc).__name__})") from None
+        stored = getattr(model, "pidog_env_config", None)
+        if stored is None:
+            raise ModelLoadError(f"{path}: no PiDog env settings inside (not from stage 3)")
+        env_config = EnvConfig.from_dict(stored)
+        model.policy.set_training_mode(False)
+        return cls(model.policy, env_config, _prior_model(env_config, path, pretrained))
+
+    # ------------------------------------------------------------------ acting
+    def reset(self) -> None:
+        if self._controller is not None:
+            self._controller.reset()
+
+    def prior_targets(self, ctx: StepContext) -> np.ndarray:
+        """The prior's targets at this step, ramped from the stand (``PriorSequence``)."""
+        if self.prior == "imitation":
+            return blend(self._controller(ctx.gait_input), ctx)
+        if self.prior == "expert":
+            player = self._players.get(ctx.gait)
+            if player is None:
+                player = self._players[ctx.gait] = GaitPlayer(ctx.gait)
+            return blend(player.targets(float(ctx.gait_input[3])), ctx)
+        return self._stand
+
+    def action(self, ctx: StepContext) -> np.ndarray:
+        """SB3's deterministic action (12, in [-1, 1]) for this step's observation."""
+        obs = build_observation(ctx, self.obs_keys, self.bounds)
+        action, _ = self.policy.predict(obs, deterministic=True)
+        return np.clip(np.asarray(action, dtype=float).reshape(specs.NUM_JOINTS), -1.0, 1.0)
+
+    def act(self, ctx: StepContext) -> np.ndarray:
+        prior = self.prior_targets(ctx)
+        targets = prior + self.scale * self.action(ctx)
+        return np.clip(targets, specs.JOINT_RANGE_RAD[:, 0], specs.JOINT_RANGE_RAD[:, 1])
+
+
+def _prior_model(env_config, path: Path, pretrained: str | None):
+    if env_config.prior != "imitation":
+        return None
+    from pidog_gaits.neural_network import load_checkpoint
+
+    prior_path = resolve_prior_path(env_config.pretrained, path, pretrained)
+    try:
+        model, _ = load_checkpoint(prior_path)
+    except ValueError as exc:
+        raise ModelLoadError(str(exc)) from None
+    return model
+
+
+# ---------------------------------------------------------------------- ONNX export
+class _PpoGraph(nn.Module):
+    """Observation parts (+ gait input and prior state) -> action (+ prior targets, state)."""
+
+    def __init__(self, policy, keys: list[str], prior_model=None) -> None:
+        super().__init__()
+        self.policy = policy
+        self.keys = keys
+        self.prior_model = prior_model
+        self.recurrent = bool(prior_model is not None and prior_model.recurrent)
+
+    def forward(self, *inputs):
+        n = len(self.keys)
+        obs = dict(zip(self.keys, inputs[:n], strict=True))
+        # SB3's own deterministic path: preprocess (image / 255), features, mean action.
+        action = self.policy.get_distribution(obs).get_actions(deterministic=True)
+        action = torch.clamp(action, -1.0, 1.0)
+        if self.prior_model is None:
+            return action
+        gait_input = inputs[n]
+        if self.recurrent:
+            state = (inputs[n + 1], inputs[n + 2])
+            out, (h, c) = self.prior_model(gait_input.view(1, 1, 4), state)
+            return action, out.view(1, specs.NUM_JOINTS), h, c
+        return action, self.prior_model(gait_input)[0]
+
+
+def export_ppo(policy: TorchPpoPolicy, out: Path, source: str) -> dict:
+    """Write ``policy`` (and its imitation prior) to ``out``; returns the metadata."""
+    from pidog_gaits.export import imitation_state_spec, lstm_state_shape, write_onnx
+
+    space = policy.policy.observation_space.spaces
+    args: list[torch.Tensor] = []
+    for key in policy.obs_keys:
+        box = space[key]
+        dtype = torch.uint8 if key == "image" else torch.float32
+        args.append(torch.zeros((1, *box.shape), dtype=dtype))
+    inputs = list(policy.obs_keys)
+    outputs = ["action"]
+    state: list[dict] = []
+    if policy.prior_model is not None:
+        model = policy.prior_model
+        args.append(torch.zeros(1, 4))
+        inputs.append("gait_input")
+        outputs.append("prior_targets_rad")
+        if model.recurrent:
+            shape = lstm_state_shape(model)
+            args += [torch.zeros(shape), torch.zeros(shape)]
+            inputs += ["h_in", "c_in"]
+            outputs += ["h_out", "c_out"]
+            state = imitation_state_spec(model)
+    env = policy.env_config
+    info = {
+        "format": FORMAT_VERSION,
+        "kind": "ppo",
+        "arch": "ppo",
+        "joint_names": list(specs.JOINT_NAMES),
+        "control_dt_s": policy.control_dt_s,
+        "obs_keys": list(policy.obs_keys),
+        "obs_bounds": {k: (lo.tolist(), hi.tolist()) for k, (lo, hi) in policy.bounds.items()},
+        "image": policy.image,
+        "image_size_px": list(policy.image_size_px),
+        "prior": policy.prior,
+        "prior_arch": getattr(policy.prior_model, "arch", None),
+        "action_scale_rad": policy.scale.tolist(),
+        "state": state,
+        "env": env.as_dict(),
+        "source": source,
+    }
+    graph = _PpoGraph(policy.policy, policy.obs_keys, policy.prior_model)
+    write_onnx(graph, tuple(args), inputs, outputs, out, info)
+    return info
