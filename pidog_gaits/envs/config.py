@@ -1,0 +1,136 @@
+"""The one configuration of the PiDog-v0 environment (stage 3 and evaluation).
+
+A frozen dataclass: ``default_env_config()`` returns fresh defaults and ``replace`` makes a
+changed copy, so no caller can change another's settings in place. Every field that
+changes what the policy learns is written to ``config.txt`` and into the model files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pidog_gaits.envs import rewards
+from pidog_gaits.gaits.library import GAITS
+from pidog_gaits.robot import specs
+from pidog_gaits.sim.physics import get_preset
+from pidog_gaits.sim.randomization import RandomizationRanges
+
+VISIONS = ("depth", "rgb", "none")
+PRIORS = ("imitation", "expert", "none")
+
+RESIDUAL_SCALE_RAD = (0.25,) * specs.NUM_LEG_JOINTS + (0.0,) * 4
+"""Largest residual (rad) the policy adds to the prior's leg targets. The head and tail
+keep the prior's pose (scale 0): the camera and ultrasonic sensor look along the path, and
+the reward's ultrasonic proximity cannot be dodged by looking away from a box."""
+SCRATCH_SCALE_RAD = (0.6,) * specs.NUM_LEG_JOINTS + (0.0,) * 4
+"""Without a prior (from scratch) the action spans stand +- this (rad): it covers every
+leg angle the expert gaits use (trot and walk stay within stand +-0.5 rad)."""
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Everything that defines a PiDog-v0 episode."""
+
+    vision: str = "depth"
+    """Head camera image in the observation: ``depth`` (ray-cast), ``rgb`` (OpenGL) or
+    ``none``."""
+    image_width_px: int = specs.CAMERA_WIDTH_PX
+    image_height_px: int = specs.CAMERA_HEIGHT_PX
+    quality: str = "medium"
+    """Physics preset (``production``, ``medium``, ``fast``)."""
+    num_obstacles: int = 3
+    """Random boxes placed ahead of the start each episode (0 = open floor)."""
+    episode_steps: int = 500
+    """Control steps per episode (50 Hz: 10 s) before truncation."""
+    command_gaits: tuple[str, ...] = ("trot_forward",)
+    """Commands are drawn per episode from these gaits' ``[speed (m/s), yaw rate (rad/s)]``."""
+    prior: str = "expert"
+    """Targets the action is a residual on: ``imitation`` (``pretrained`` model), ``expert``
+    (the scripted gait) or ``none`` (from scratch: stand pose + a wide action)."""
+    pretrained: str | None = None
+    """Imitation model (.pth) for ``prior='imitation'``."""
+    residual_scale_rad: tuple[float, ...] = RESIDUAL_SCALE_RAD
+    scratch_scale_rad: tuple[float, ...] = SCRATCH_SCALE_RAD
+    randomization: RandomizationRanges = field(default_factory=RandomizationRanges)
+    """Domain randomization ranges (sampled per episode) and fixed overrides."""
+    reward_profile: str = rewards.DEFAULT_PROFILE
+    """Name (or YAML path) the weights came from; recorded for config.txt."""
+    reward_weights: dict[str, float] | None = None
+    """``{term: weight}``; ``None`` loads ``reward_profile``."""
+    random_heading: bool = True
+    """Start facing a random direction (the forward axis is the body's, not world x)."""
+
+    def replace(self, **changes) -> EnvConfig:
+        return dataclasses.replace(self, **changes)
+
+    def weights(self) -> dict[str, float]:
+        if self.reward_weights is not None:
+            return rewards.check_weights(self.reward_weights)
+        return rewards.load_profile(self.reward_profile)
+
+    def action_scale_rad(self) -> np.ndarray:
+        scale = self.scratch_scale_rad if self.prior == "none" else self.residual_scale_rad
+        return np.asarray(scale, dtype=float)
+
+    def validate(self) -> EnvConfig:
+        """Raise ``ValueError`` on any setting that cannot run; returns ``self``."""
+        if self.vision not in VISIONS:
+            raise ValueError(f"unknown vision {self.vision!r}; choose one of {', '.join(VISIONS)}")
+        if self.prior not in PRIORS:
+            raise ValueError(f"unknown prior {self.prior!r}; choose one of {', '.join(PRIORS)}")
+        if self.prior == "imitation" and not self.pretrained:
+            raise ValueError("prior 'imitation' needs a pretrained model file")
+        get_preset(self.quality)
+        if self.num_obstacles < 0:
+            raise ValueError("num_obstacles must be >= 0")
+        if self.episode_steps < 1:
+            raise ValueError("episode_steps must be >= 1")
+        if self.image_width_px < 8 or self.image_height_px < 8:
+            raise ValueError("camera image must be at least 8x8 pixels")
+        if not self.command_gaits:
+            raise ValueError("command_gaits must name at least one gait")
+        for name in self.command_gaits:
+            if name not in GAITS:
+                raise ValueError(f"unknown gait {name!r}; choose from {', '.join(GAITS)}")
+        for label, scale in (
+            ("residual", self.residual_scale_rad),
+            ("scratch", self.scratch_scale_rad),
+        ):
+            if len(scale) != specs.NUM_JOINTS:
+                raise ValueError(f"{label}_scale_rad needs {specs.NUM_JOINTS} values")
+        self.weights()
+        return self
+
+    def as_dict(self) -> dict:
+        """JSON-safe dict (for config.txt and the model files)."""
+        d = dataclasses.asdict(self)
+        d["command_gaits"] = list(self.command_gaits)
+        d["residual_scale_rad"] = list(self.residual_scale_rad)
+        d["scratch_scale_rad"] = list(self.scratch_scale_rad)
+        d["reward_weights"] = self.weights()
+        rnd = d["randomization"]
+        for key, value in rnd.items():
+            if isinstance(value, tuple):
+                rnd[key] = list(value)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EnvConfig:
+        """Inverse of ``as_dict`` (unknown keys are refused)."""
+        d = dict(d)
+        rnd = dict(d.pop("randomization", {}) or {})
+        for key, value in rnd.items():
+            if isinstance(value, list):
+                rnd[key] = tuple(value)
+        for key in ("command_gaits", "residual_scale_rad", "scratch_scale_rad"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(randomization=RandomizationRanges(**rnd), **d)
+
+
+def default_env_config() -> EnvConfig:
+    """Fresh defaults (a new object each call)."""
+    return EnvConfig()

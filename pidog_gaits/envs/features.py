@@ -1,0 +1,90 @@
+"""The policy's input layer: fixed per-part observation scaling and a small camera CNN.
+
+Scaling is fixed (from the robot's specs, not running statistics), so the network file
+alone maps raw sensor readings to actions: on the robot, in ONNX, or in another process,
+with nothing else to load. Depth or RGB images arrive as uint8 and SB3 divides them by
+255 before this module sees them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
+
+from pidog_gaits.envs import observations as obs_mod
+from pidog_gaits.sim.rollout import stand_targets
+
+
+def part_scaling() -> dict[str, tuple[list[float], list[float]]]:
+    """``{part: (offset, scale)}``: the network sees ``(reading - offset) / scale``.
+
+    Offsets are the standing robot's readings (gravity on the accelerometer, stand joint
+    angles); scales are a typical walking excursion of each reading, in its units.
+    """
+    stand = stand_targets()
+    return {
+        "imu": ([0.0, 0.0, 9.81, 0.0, 0.0, 0.0, 0.0, 0.0], [5.0] * 3 + [2.0] * 3 + [0.3] * 2),
+        "sonar": ([1.0], [1.0]),
+        "joints": (list(stand) + [0.0] * 12, [0.5] * 12 + [5.0] * 12),
+        "last_action": (list(stand), [0.5] * 12),
+        "command": ([0.0, 0.0], [0.3, 0.3]),
+        "phase": ([0.0, 0.0], [1.0, 1.0]),
+    }
+
+
+def conv_out_size(size: int, kernel: int, stride: int) -> int:
+    return (size - kernel) // stride + 1
+
+
+class PiDogFeatures(BaseFeaturesExtractor):
+    """Scaled proprioception concatenated with CNN features of the head camera.
+
+    :param observation_space: the env's dict space (``image`` optional).
+    :param image_features: width of the CNN's output layer.
+    :param channels: output channels of the three conv layers (5x5/2, 3x3/2, 3x3/2).
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Dict,
+        image_features: int = 64,
+        channels: tuple[int, int, int] = (8, 16, 16),
+    ) -> None:
+        self.keys = [k for k in obs_mod.OBS_PARTS if k in observation_space.spaces]
+        proprio_dim = sum(int(np.prod(observation_space[k].shape)) for k in self.keys)
+        has_image = "image" in observation_space.spaces
+        super().__init__(observation_space, proprio_dim + (image_features if has_image else 0))
+        scaling = part_scaling()
+        offset = np.concatenate([scaling[k][0] for k in self.keys]).astype(np.float32)
+        scale = np.concatenate([scaling[k][1] for k in self.keys]).astype(np.float32)
+        self.register_buffer("offset", torch.as_tensor(offset))
+        self.register_buffer("inv_scale", torch.as_tensor(1.0 / scale))
+        self.cnn: nn.Module | None = None
+        if has_image:
+            c, h, w = observation_space["image"].shape
+            layers, in_c = [], c
+            for out_c, (k, s) in zip(channels, ((5, 2), (3, 2), (3, 2)), strict=True):
+                layers += [nn.Conv2d(in_c, out_c, k, stride=s), nn.ReLU()]
+                h, w, in_c = conv_out_size(h, k, s), conv_out_size(w, k, s), out_c
+            if min(h, w) < 1:
+                raise ValueError("camera image too small for the CNN (need at least 23x23)")
+            flat = in_c * h * w
+            self.cnn = nn.Sequential(
+                *layers, nn.Flatten(), nn.Linear(flat, image_features), nn.ReLU()
+            )
+
+    def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        proprio = torch.cat([observations[k].flatten(1) for k in self.keys], dim=1)
+        proprio = (proprio - self.offset) * self.inv_scale
+        if self.cnn is None:
+            return proprio
+        return torch.cat([proprio, self.cnn(observations["image"])], dim=1)
+
+
+def describe_scaling(keys: list[str]) -> dict[str, dict[str, list[float]]]:
+    """The scaling of ``keys`` as plain lists (for the model file's ``normalization``)."""
+    scaling = part_scaling()
+    return {k: {"offset": scaling[k][0], "scale": scaling[k][1]} for k in keys}

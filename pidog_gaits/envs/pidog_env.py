@@ -1,0 +1,312 @@
+"""PiDog-v0: the simulated PiDog walking among boxes, for PPO (stage 3) and evaluation.
+
+One episode: the robot starts in its stand at the origin (random heading), a command is
+drawn, the gait nearest that command is the prior, boxes are scattered ahead, the domain
+parameters are drawn from the training ranges. Each step the action (12 values in
+[-1, 1]) becomes joint targets ``prior + scale * action`` (a bounded residual on the
+imitation model's or expert's targets; from scratch the prior is the stand pose and the
+scale wide), the simulator advances 20 ms, and the reward terms of ``rewards.py`` are
+summed with the profile's weights. A fall ends the episode; 500 steps truncate it.
+
+Observation (a dict; the non-image parts are ``observations.OBS_PARTS``, the same arrays
+stage 1 records): ``image`` (head camera, uint8 channels-first: depth scaled 0..2 m to
+0..255, or RGB), ``imu``, ``sonar``, ``joints``, ``last_action`` (last joint targets,
+rad), ``command``, ``phase``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from pidog_gaits.envs import observations as obs_mod
+from pidog_gaits.envs.config import EnvConfig
+from pidog_gaits.envs.prior import PriorSequence, gait_for_command, make_controller_factory
+from pidog_gaits.envs.rewards import Reward, StepState
+from pidog_gaits.gaits.library import GAITS
+from pidog_gaits.robot import specs
+from pidog_gaits.sim import world
+from pidog_gaits.sim.physics import PiDogSim
+from pidog_gaits.sim.sensors import Sensors
+
+FALL_UPRIGHT_COS = 0.5
+"""A fall: the body tilted past 60 deg (or the body or head touching the floor)."""
+
+
+PART_BOUNDS: dict[str, tuple[np.ndarray, np.ndarray]] = {
+    "imu": (
+        np.array([-200.0] * 3 + [-50.0] * 3 + [-math.pi] * 2),
+        np.array([200.0] * 3 + [50.0] * 3 + [math.pi] * 2),
+    ),
+    "sonar": (np.array([specs.ULTRASONIC_MIN_RANGE_M]), np.array([specs.ULTRASONIC_MAX_RANGE_M])),
+    "joints": (
+        np.array([-math.pi] * specs.NUM_JOINTS + [-100.0] * specs.NUM_JOINTS),
+        np.array([math.pi] * specs.NUM_JOINTS + [100.0] * specs.NUM_JOINTS),
+    ),
+    "last_action": (specs.JOINT_RANGE_RAD[:, 0], specs.JOINT_RANGE_RAD[:, 1]),
+    "command": (np.array([-2.0, -2.0]), np.array([2.0, 2.0])),
+    "phase": (np.array([-1.0, -1.0]), np.array([1.0, 1.0])),
+}
+"""Bounds of each non-image part (accel m/s^2, gyro rad/s, angles rad, range m, joint
+rad and rad/s); readings are clipped to them (only a crash exceeds them)."""
+
+
+def observation_space(config: EnvConfig) -> spaces.Dict:
+    """The dict observation space for ``config`` (image first when there is one)."""
+    parts: dict[str, spaces.Space] = {}
+    if config.vision != "none":
+        channels = 3 if config.vision == "rgb" else 1
+        shape = (channels, config.image_height_px, config.image_width_px)
+        parts["image"] = spaces.Box(0, 255, shape, dtype=np.uint8)
+    for key in obs_mod.OBS_PARTS:
+        low, high = PART_BOUNDS[key]
+        parts[key] = spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
+    return spaces.Dict(parts)
+
+
+class PiDogEnv(gym.Env):
+    """Gymnasium env of the simulated PiDog; see the module docstring.
+
+    :param config: the env settings (``EnvConfig()`` when ``None``).
+    :param render_mode: ``rgb_array`` for chase-camera frames from ``render()``.
+    :param overrides: fields of ``EnvConfig`` to change (``gym.make("PiDog-v0", vision="none")``).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": int(specs.CONTROL_RATE_HZ)}
+
+    def __init__(
+        self, config: EnvConfig | None = None, render_mode: str | None = None, **overrides: Any
+    ) -> None:
+        super().__init__()
+        config = (config or EnvConfig()).replace(**overrides) if overrides else config
+        self.config = (config or EnvConfig()).validate()
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"unsupported render_mode {render_mode!r}")
+        self.render_mode = render_mode
+        cfg = self.config
+        self.observation_space = observation_space(cfg)
+        self.action_space = spaces.Box(-1.0, 1.0, (specs.NUM_JOINTS,), dtype=np.float32)
+        self.sim = PiDogSim(cfg.quality, seed=0, num_obstacles=cfg.num_obstacles)
+        self.sensors = Sensors(self.sim, self.np_random)
+        self.reward = Reward(cfg.weights())
+        self.reward_names = list(self.reward.names)
+        self._scale = cfg.action_scale_rad()
+        self._controller_for = make_controller_factory(cfg.prior, cfg.pretrained)
+        self._priors: dict[str, PriorSequence] = {}
+        self._joint_low = self.sim.joint_low
+        self._joint_high = self.sim.joint_high
+        self._chase = None
+        self._clip_bounds = [
+            (k, self.observation_space[k].low, self.observation_space[k].high)
+            for k in ("imu", "joints")
+        ]  # the parts noise or a crash can push out
+        sim = self.sim
+        self._floor = sim.floor_geom_id
+        self._fall_ids = frozenset(sim.fall_geom_ids.tolist())
+        self._obstacle_ids = frozenset(sim.obstacle_geom_ids.tolist())
+        self._foot_ids = frozenset(sim.foot_geom_ids.tolist())
+        self.params = self.sim.params
+        self._step = 0
+        self._episode_started = False
+
+    # ------------------------------------------------------------------ episode
+    def _prior_for(self, gait_name: str) -> PriorSequence:
+        seq = self._priors.get(gait_name)
+        if seq is None:
+            gait = GAITS[gait_name]
+            seq = PriorSequence(gait, self._controller_for(gait), self.config.episode_steps)
+            self._priors[gait_name] = seq
+        return seq
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start a fresh episode. ``options``: ``params`` (a ``DomainParams``, replaces the
+        random draw), ``command_gait`` (gait name), ``yaw_rad``, ``obstacles`` (list of
+        ``(x, y, half_size_m, half_height_m)`` boxes in the start frame)."""
+        super().reset(seed=seed)
+        options = options or {}
+        cfg, rng = self.config, self.np_random
+        self.sensors.rng = rng
+        self.params = options.get("params") or cfg.randomization.sample(rng)
+        self.sim.apply_params(self.params)
+        self.sensors.noise_scale = self.params.sensor_noise_scale
+        yaw = options.get("yaw_rad")
+        if yaw is None:
+            yaw = float(rng.uniform(-math.pi, math.pi)) if cfg.random_heading else 0.0
+        gait_name = (
+            options.get("command_gait")
+            or cfg.command_gaits[int(rng.integers(len(cfg.command_gaits)))]
+        )
+        self.command = GAITS[gait_name].command.astype(np.float32)
+        self.prior = self._prior_for(gait_for_command(self.command).name)
+        self.sim.reset(self.prior.targets[0], yaw_rad=yaw)
+        self._place_obstacles(options.get("obstacles"), yaw)
+        self._step = 0
+        self._targets = self.prior.targets[0].copy()
+        self._action = np.zeros(specs.NUM_JOINTS)
+        self._touching = self._feet_touching = False
+        self.episode_terms = dict.fromkeys(self.reward_names, 0.0)
+        self.episode_return = 0.0
+        self.episode_collisions = 0
+        self.episode_foot_collisions = 0
+        self.episode_energy_j = 0.0
+        self._episode_started = True
+        return self._observe(), {"command_gait": gait_name, "prior_gait": self.prior.gait.name}
+
+    def _place_obstacles(self, boxes, yaw: float) -> None:
+        sim = self.sim
+        if boxes is None:
+            world.place_obstacles(
+                sim.model, sim.data, sim.obstacle_geom_ids, self.config.num_obstacles,
+                self.np_random, start_xy_m=(0.0, 0.0), start_yaw_rad=yaw,
+            )  # fmt: skip
+            return
+        if len(boxes) > len(sim.obstacle_geom_ids):
+            raise ValueError(f"{len(boxes)} boxes, {len(sim.obstacle_geom_ids)} reserved")
+        world.place_obstacles(sim.model, sim.data, sim.obstacle_geom_ids, 0, self.np_random)
+        c, s = math.cos(yaw), math.sin(yaw)
+        for gid, (ahead, left, half, half_h) in zip(sim.obstacle_geom_ids, boxes, strict=False):
+            center = [c * ahead - s * left, s * ahead + c * left, half_h]
+            world.place_box(sim.model, sim.data, int(gid), center, [half, half, half_h])
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        k = min(self._step, len(self.prior) - 1)
+        obs = obs_mod.read_parts(
+            self.sensors, self._targets, self.command.copy(), self.prior.phases[k]
+        )
+        for key, low, high in self._clip_bounds:
+            np.minimum(np.maximum(obs[key], low, out=obs[key]), high, out=obs[key])
+        cfg = self.config
+        if cfg.vision == "depth":
+            depth = self.sensors.depth_image(cfg.image_width_px, cfg.image_height_px)
+            obs["image"] = (depth * (255.0 / specs.DEPTH_MAX_M)).astype(np.uint8)[None]
+        elif cfg.vision == "rgb":
+            rgb = self.sensors.rgb_image(cfg.image_width_px, cfg.image_height_px)
+            obs["image"] = np.ascontiguousarray(rgb.transpose(2, 0, 1))
+        return obs
+
+    def contacts(self) -> tuple[bool, int, int]:
+        """(body or head on the floor, non-foot contacts with boxes, foot contacts with boxes).
+
+        Only the body, head and feet have collision geoms in the PiDog model (the leg links
+        are visual), so a leg or foot pushing into a box shows up as a foot contact.
+        """
+        d = self.sim.data
+        fell, nonfoot, feet = False, 0, 0
+        if d.ncon == 0:
+            return fell, nonfoot, feet
+        floor, fall_ids, obstacles = self._floor, self._fall_ids, self._obstacle_ids
+        for g1, g2 in d.contact.geom[: d.ncon].tolist():
+            if g1 == floor or g2 == floor:
+                if g1 in fall_ids or g2 in fall_ids:
+                    fell = True
+            elif g1 in obstacles or g2 in obstacles:
+                other = g2 if g1 in obstacles else g1
+                if other in self._foot_ids:
+                    feet += 1
+                elif other not in obstacles:
+                    nonfoot += 1
+        return fell, nonfoot, feet
+
+    # ------------------------------------------------------------------ step
+    def targets_for(self, action: np.ndarray) -> np.ndarray:
+        """Joint targets (rad) the action asks for at the current step."""
+        k = min(self._step, len(self.prior) - 1)
+        a = np.minimum(np.maximum(action, -1.0), 1.0)
+        targets = self.prior.targets[k] + self._scale * a
+        return np.minimum(np.maximum(targets, self._joint_low), self._joint_high)
+
+    def step(self, action: np.ndarray):
+        if not self._episode_started:
+            raise RuntimeError("call reset() before step()")
+        action = np.asarray(action, dtype=float).reshape(specs.NUM_JOINTS)
+        self._targets = self.targets_for(action)
+        self.sim.step(self._targets)
+        self._step += 1
+        obs = self._observe()
+
+        state = self.measure(action, sonar_m=float(obs["sonar"][0]))
+        nonfoot, feet, fell = state.obstacle_contacts, state.foot_obstacle_contacts, state.fell
+        reward, terms = self.reward(state)
+        for name, value in terms.items():
+            self.episode_terms[name] += value
+        self.episode_return += reward
+        if nonfoot and not self._touching:
+            self.episode_collisions += 1
+        if feet and not self._feet_touching:
+            self.episode_foot_collisions += 1
+        self._touching, self._feet_touching = nonfoot > 0, feet > 0
+        self.episode_energy_j += state.power_w * specs.CONTROL_DT_S
+        self._action = action
+
+        terminated = bool(fell)
+        truncated = self._step >= self.config.episode_steps and not terminated
+        info: dict[str, Any] = {}  # kept small: SB3 deep-copies every step's infos
+        if terminated or truncated:
+            self._episode_started = False
+            info["reward_terms"] = dict(self.episode_terms)
+            info["episode_metrics"] = self.episode_metrics(fell)
+        return obs, float(reward), terminated, truncated, info
+
+    def measure(self, action: np.ndarray, sonar_m: float | None = None) -> StepState:
+        """The reward's view of the simulator now (``sonar_m``: the reading, else a new one)."""
+        sim = self.sim
+        fell_contact, nonfoot, feet = self.contacts()
+        upright_cos = sim.upright()
+        rot = sim.body_rotation
+        vel = sim.body_lin_vel_world_mps
+        return StepState(
+            upright_cos=upright_cos,
+            body_height_m=sim.body_height_m,
+            ang_vel_body_radps=sim.body_ang_vel_body_radps.copy(),
+            forward_velocity_mps=float(rot[0, 0] * vel[0] + rot[1, 0] * vel[1]),
+            lateral_velocity_mps=float(rot[0, 1] * vel[0] + rot[1, 1] * vel[1]),
+            command=self.command,
+            sonar_m=self.sensors.ultrasonic() if sonar_m is None else sonar_m,
+            obstacle_contacts=nonfoot,
+            foot_obstacle_contacts=feet,
+            power_w=float(np.abs(sim.data.actuator_force * sim.joint_vel_radps).sum()),
+            action=np.asarray(action, dtype=float),
+            last_action=self._action,
+            fell=fell_contact or upright_cos < FALL_UPRIGHT_COS,
+        )
+
+    def episode_metrics(self, fell: bool) -> dict[str, float]:
+        """What the episode so far did, in SI units (the evaluation's per-episode row)."""
+        forward_m, lateral_m = self.sim.start_frame_displacement_m()
+        seconds = max(self._step, 1) * specs.CONTROL_DT_S
+        return {
+            "return": self.episode_return,
+            "length": self._step,
+            "distance_m": forward_m,
+            "lateral_m": lateral_m,
+            "mean_forward_velocity_mps": forward_m / seconds,
+            "fell": bool(fell),
+            "collisions": self.episode_collisions,
+            "foot_collisions": self.episode_foot_collisions,
+            "energy_j": self.episode_energy_j,
+        }
+
+    # ------------------------------------------------------------------ render
+    def render(self):
+        if self.render_mode != "rgb_array":
+            return None
+        if self._chase is None:
+            from pidog_gaits.sim.video import VideoRecorder
+
+            self._chase = VideoRecorder(self.sim, "/dev/null", width=320, height=240)
+        self._chase.frames.clear()
+        self._chase.capture(force=True)
+        return self._chase.frames[-1]
+
+    def close(self) -> None:
+        self.sensors.close()
+        if self._chase is not None:
+            self._chase.frames.clear()
+            self._chase.close()  # no frames left: writes nothing
+            self._chase = None

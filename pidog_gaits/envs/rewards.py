@@ -1,0 +1,247 @@
+"""Stage 3's reward: small pure functions of one control step, weighted by a named profile.
+
+Each term returns an *unscaled* value in SI units (or a documented dimensionless one);
+the weights live in ``reward_profiles.yaml`` (or a user's YAML) under the same names.
+Costs return a positive magnitude and get a negative weight. Zero weights are skipped,
+and ``check_weights`` refuses any configured name without a function, so a typo in a
+profile fails at start-up instead of silently training on a different reward.
+
+The env fills a ``StepState`` from the simulator's true state once per control step
+(rewards are for training only, so they may use what the robot cannot sense).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+PROFILES_YAML = Path(__file__).resolve().parent / "reward_profiles.yaml"
+DEFAULT_PROFILE = "balanced"
+
+NOMINAL_BODY_HEIGHT_M = 0.0826
+"""Body origin height in the stand keyframe (m), measured in ``PiDogSim``."""
+HEIGHT_SIGMA_M = 0.015
+"""Height error at which ``body_height`` falls to 1/e (m)."""
+VELOCITY_SIGMA_MPS = 0.10
+"""Forward speed error at which ``velocity_tracking`` falls to 1/e (m/s)."""
+YAW_RATE_SIGMA_RADPS = 0.30
+"""Yaw rate error at which ``yaw_rate_tracking`` falls to 1/e (rad/s)."""
+SONAR_SAFE_M = 0.40
+"""Ultrasonic range below which ``sonar_proximity`` starts to cost (m): about 1.2 s ahead
+at trot speed. On an open floor the beam meets the floor at 0.65 m or more while trotting
+(1.6 m standing), so only obstacles come this close."""
+FORWARD_VELOCITY_CAP_MPS = 1.0
+"""``forward_velocity`` is clipped to +-this, so a physics glitch cannot pay off."""
+
+
+@dataclass(frozen=True)
+class StepState:
+    """What the reward sees after one control step (true simulator state, SI units)."""
+
+    upright_cos: float
+    """Cosine of the body tilt: 1 upright, 0 on its side."""
+    body_height_m: float
+    ang_vel_body_radps: np.ndarray
+    """Body angular velocity in the body frame (roll, pitch, yaw rates)."""
+    forward_velocity_mps: float
+    """Velocity along the body's current forward axis."""
+    lateral_velocity_mps: float
+    """Velocity along the body's current left axis."""
+    command: np.ndarray
+    """``[forward speed (m/s), yaw rate (rad/s)]`` asked for."""
+    sonar_m: float
+    """Ultrasonic range (m), 0.02..4."""
+    obstacle_contacts: int
+    """Contacts between obstacles and any robot geom other than a foot."""
+    foot_obstacle_contacts: int
+    """Contacts between obstacles and the feet (pushing into a box with a leg)."""
+    power_w: float
+    """Mechanical power of the servos, sum of |torque * joint speed| (W)."""
+    action: np.ndarray
+    """The policy's action this step, in [-1, 1]."""
+    last_action: np.ndarray = field(default_factory=lambda: np.zeros(12))
+    """The policy's action the step before."""
+    fell: bool = False
+
+
+# --------------------------------------------------------------------------- terms
+def alive(s: StepState) -> float:
+    """1 for every step the robot is still up."""
+    return 0.0 if s.fell else 1.0
+
+
+def upright(s: StepState) -> float:
+    """Cosine of the body tilt (stability): 1 level, lower when tilted."""
+    return s.upright_cos
+
+
+def body_height(s: StepState) -> float:
+    """1 at the stand's body height, falling off with the error (stability)."""
+    return math.exp(-(((s.body_height_m - NOMINAL_BODY_HEIGHT_M) / HEIGHT_SIGMA_M) ** 2))
+
+
+def angular_rate(s: StepState) -> float:
+    """Cost: roll and pitch rates squared ((rad/s)^2) (stability)."""
+    return float(s.ang_vel_body_radps[0] ** 2 + s.ang_vel_body_radps[1] ** 2)
+
+
+def velocity_tracking(s: StepState) -> float:
+    """1 when the forward speed equals the command, falling off with the error (speed)."""
+    err = s.forward_velocity_mps - float(s.command[0])
+    return math.exp(-((err / VELOCITY_SIGMA_MPS) ** 2))
+
+
+def forward_velocity(s: StepState) -> float:
+    """Forward speed (m/s), clipped: the 'faster is better' term of the speed profile."""
+    cap = FORWARD_VELOCITY_CAP_MPS
+    return min(cap, max(-cap, s.forward_velocity_mps))
+
+
+def yaw_rate_tracking(s: StepState) -> float:
+    """1 when the yaw rate equals the command, falling off with the error (speed)."""
+    err = float(s.ang_vel_body_radps[2]) - float(s.command[1])
+    return math.exp(-((err / YAW_RATE_SIGMA_RADPS) ** 2))
+
+
+def lateral_velocity(s: StepState) -> float:
+    """Cost: sideways speed squared ((m/s)^2)."""
+    return s.lateral_velocity_mps**2
+
+
+def sonar_proximity(s: StepState) -> float:
+    """Cost in [0, 1]: how far the ultrasonic range is inside ``SONAR_SAFE_M`` (obstacles)."""
+    return max(0.0, (SONAR_SAFE_M - s.sonar_m) / SONAR_SAFE_M)
+
+
+def collision(s: StepState) -> float:
+    """Cost: 1 while anything but a foot touches an obstacle (obstacles)."""
+    return 1.0 if s.obstacle_contacts > 0 else 0.0
+
+
+def foot_collision(s: StepState) -> float:
+    """Cost: 1 while a foot pushes against an obstacle (obstacles)."""
+    return 1.0 if s.foot_obstacle_contacts > 0 else 0.0
+
+
+def mechanical_power(s: StepState) -> float:
+    """Cost: servo mechanical power (W) (efficiency)."""
+    return s.power_w
+
+
+def action_rate(s: StepState) -> float:
+    """Cost: squared change of the action since the last step (efficiency, smoothness)."""
+    diff = np.asarray(s.action) - np.asarray(s.last_action)
+    return float(np.dot(diff, diff))
+
+
+def action_magnitude(s: StepState) -> float:
+    """Cost: squared size of the action (a residual policy's distance from its prior)."""
+    a = np.asarray(s.action)
+    return float(np.dot(a, a))
+
+
+def fall(s: StepState) -> float:
+    """Cost: 1 on the step the robot falls (the episode ends there)."""
+    return 1.0 if s.fell else 0.0
+
+
+REWARD_FUNCTIONS: dict[str, Callable[[StepState], float]] = {
+    f.__name__: f
+    for f in (
+        alive,
+        upright,
+        body_height,
+        angular_rate,
+        velocity_tracking,
+        forward_velocity,
+        yaw_rate_tracking,
+        lateral_velocity,
+        sonar_proximity,
+        collision,
+        foot_collision,
+        mechanical_power,
+        action_rate,
+        action_magnitude,
+        fall,
+    )
+}
+"""Every reward term by name: the names a profile may weight."""
+
+
+# --------------------------------------------------------------------------- weights
+def check_weights(weights: Mapping[str, float]) -> dict[str, float]:
+    """The weights as floats; ``ValueError`` naming any term without a function."""
+    unknown = sorted(set(weights) - set(REWARD_FUNCTIONS))
+    if unknown:
+        raise ValueError(
+            f"reward weights name unknown terms {unknown}; known: {', '.join(REWARD_FUNCTIONS)}"
+        )
+    out = {}
+    for name, value in weights.items():
+        try:
+            out[name] = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"reward weight {name}: {value!r} is not a number") from None
+    return out
+
+
+def profile_names() -> list[str]:
+    with open(PROFILES_YAML) as fh:
+        return list(yaml.safe_load(fh))
+
+
+def load_profile(name_or_path: str) -> dict[str, float]:
+    """Weights of a named profile in ``reward_profiles.yaml``, or of a YAML file.
+
+    A YAML file holds ``{term: weight}``; it may also hold several profiles
+    (``{profile: {term: weight}}``), then its single or ``default`` entry is used.
+    Raises ``ValueError`` (unknown profile or term) or ``FileNotFoundError``.
+    """
+    path = Path(name_or_path)
+    if path.suffix.lower() in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise FileNotFoundError(f"reward profile file not found: {path}")
+        with open(path) as fh:
+            data = yaml.safe_load(fh)
+        if not isinstance(data, dict) or not data:
+            raise ValueError(f"{path}: expected a mapping of reward term to weight")
+        if all(isinstance(v, dict) for v in data.values()):
+            if len(data) == 1:
+                data = next(iter(data.values()))
+            elif "default" in data:
+                data = data["default"]
+            else:
+                raise ValueError(f"{path}: several profiles and none called 'default'")
+        return check_weights(data)
+    with open(PROFILES_YAML) as fh:
+        profiles = yaml.safe_load(fh)
+    if name_or_path not in profiles:
+        raise ValueError(
+            f"unknown reward profile {name_or_path!r}; choose one of "
+            f"{', '.join(profiles)} or give a YAML file of weights"
+        )
+    return check_weights(profiles[name_or_path])
+
+
+class Reward:
+    """The weighted sum of the non-zero terms of ``weights``.
+
+    :param weights: ``{term name: weight}``; checked against ``REWARD_FUNCTIONS``.
+    """
+
+    def __init__(self, weights: Mapping[str, float]) -> None:
+        self.weights = check_weights(weights)
+        self._active = [
+            (name, REWARD_FUNCTIONS[name], w) for name, w in self.weights.items() if w != 0.0
+        ]
+        self.names = [name for name, _, _ in self._active]
+
+    def __call__(self, state: StepState) -> tuple[float, dict[str, float]]:
+        """(total reward, weighted value of each active term)."""
+        terms = {name: w * fn(state) for name, fn, w in self._active}
+        return float(sum(terms.values())), terms

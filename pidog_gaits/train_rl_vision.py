@@ -1,0 +1,416 @@
+"""Stage 3: PPO on PiDog-v0 (camera, IMU, ultrasonic, encoders), from the imitation model.
+
+    python3 -m pidog_gaits.train_rl_vision --pretrained IMITATION.pth --output DIR \\
+        --timesteps 200000 --envs 4 --device auto [--vision depth|rgb|none] [--seed N] \\
+        [--quality medium] [--reward-profile balanced|speed|stable|obstacle|FILE.yaml] \\
+        [--resume DIR/checkpoints/rl_model_N_steps.zip]
+
+The policy outputs a bounded residual on the imitation model's joint targets for the gait
+the command picks (``envs/prior.py``); without ``--pretrained`` it trains on the scripted
+expert (``--prior expert``) or from scratch (``--prior none``). Reads the imitation
+model; writes into DIR:
+
+    final_model.zip       SB3's own format (env config inside: ``model.pidog_env_config``)
+    final_model.pth       policy weights, DESIGN.md contract (``envs/policy_file.py``)
+    final_vecnormalize.pkl  reward-normalization statistics (for --resume)
+    checkpoints/          rl_model_<steps>_steps.zip + its vecnormalize .pkl
+    tensorboard/PPO_1/    curves, reward terms' episode sums under reward_terms/
+    rl_config.json        every setting that ran (the profile and its weights included)
+    reward_curve.png      mean episode return against steps
+    rl_training.log       the log (``--log`` to put it elsewhere)
+
+``--timesteps`` is the total: a resumed run trains what is left and keeps appending to
+the same TensorBoard run.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import typer  # noqa: E402
+
+from pidog_gaits.envs import rewards  # noqa: E402
+from pidog_gaits.envs.config import PRIORS, VISIONS, EnvConfig  # noqa: E402
+from pidog_gaits.sim.randomization import RandomizationRanges  # noqa: E402
+
+log = logging.getLogger("pidog_gaits.rl")
+
+
+@dataclass
+class RLConfig:
+    """Stage 3's settings; the CLI and the pipeline fill this one dataclass."""
+
+    output: str = "rl_model"
+    """Directory for the models, checkpoints, TensorBoard logs."""
+    pretrained: str | None = None
+    """Imitation model (.pth) whose targets the policy refines; sets ``prior='imitation'``."""
+    prior: str | None = None
+    """``imitation``, ``expert`` or ``none``; default: imitation with --pretrained, else expert."""
+    timesteps: int = 200_000
+    """Total environment steps (all envs together)."""
+    envs: int = 4
+    """Parallel environments (each its own simulator)."""
+    vec_env: str = "auto"
+    """``auto`` (measure, keep the faster), ``dummy`` (in-process) or ``subproc``."""
+    device: str = "auto"
+    """``auto`` (CUDA if present), ``cpu`` or ``cuda``."""
+    threads: int = 1
+    """Torch CPU threads (1 measured fastest with 4 envs on 2 shared cores)."""
+    seed: int = 0
+    quality: str = "medium"
+    """Physics preset the training envs step."""
+    vision: str = "depth"
+    image_width_px: int = 32
+    """Head camera width; 32x24 (half the 64x48 sensor) keeps PPO above 1,000 steps/s."""
+    image_height_px: int = 24
+    obstacles: int = 3
+    """Random boxes per episode (0 = open floor)."""
+    episode_steps: int = 500
+    """Control steps per episode (50 Hz)."""
+    reward_profile: str = rewards.DEFAULT_PROFILE
+    randomize: bool = True
+    """Domain randomization (``RandomizationRanges``) during training."""
+    resume: str | None = None
+    """A checkpoint .zip to continue (its vecnormalize .pkl is looked up beside it)."""
+    n_steps: int = 256
+    """Steps per env per PPO rollout."""
+    batch_size: int = 256
+    n_epochs: int = 5
+    learning_rate: float = 3e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    ent_coef: float = 0.0
+    log_std_init: float = -1.0
+    """Initial action noise std = exp(-1) = 0.37 of the residual's range."""
+    net_arch: list[int] = field(default_factory=lambda: [128, 128])
+    checkpoint_every: int = 50_000
+    """Steps between checkpoints."""
+    log: str | None = None
+    """Log file; default DIR/rl_training.log."""
+    progress_bar: bool | None = None
+    """Show a progress bar; default: when stderr is a terminal."""
+
+    def resolved_prior(self) -> str:
+        if self.prior is not None:
+            return self.prior
+        return "imitation" if self.pretrained else "expert"
+
+    def env_config(self) -> EnvConfig:
+        return EnvConfig(
+            vision=self.vision,
+            image_width_px=self.image_width_px,
+            image_height_px=self.image_height_px,
+            quality=self.quality,
+            num_obstacles=self.obstacles,
+            episode_steps=self.episode_steps,
+            prior=self.resolved_prior(),
+            pretrained=str(Path(self.pretrained).resolve()) if self.pretrained else None,
+            randomization=RandomizationRanges(enabled=self.randomize),
+            reward_profile=self.reward_profile,
+        )
+
+
+# --------------------------------------------------------------------------- helpers
+def setup_logging(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log.setLevel(logging.INFO)
+    log.handlers.clear()
+    fmt = logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    for handler in (logging.FileHandler(path), logging.StreamHandler(sys.stderr)):
+        handler.setFormatter(fmt)
+        log.addHandler(handler)
+    log.propagate = False
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is available")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {device!r}; choose auto, cpu or cuda")
+    return device
+
+
+def vecnormalize_path(checkpoint: Path) -> Path:
+    """The stats file SB3's CheckpointCallback writes next to ``rl_model_N_steps.zip``."""
+    name = checkpoint.name
+    if name.endswith("_steps.zip") and name.startswith("rl_model_"):
+        steps = name[len("rl_model_") : -len("_steps.zip")]
+        return checkpoint.with_name(f"rl_model_vecnormalize_{steps}_steps.pkl")
+    return checkpoint.with_name("final_vecnormalize.pkl")
+
+
+def check_checkpoint_matches(checkpoint: Path, env_cfg: EnvConfig) -> None:
+    """``ValueError`` unless the checkpoint's observations are the ones ``env_cfg`` makes."""
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    from pidog_gaits.envs.pidog_env import observation_space
+
+    try:
+        data, _, _ = load_from_zip_file(checkpoint, load_data=True, device="cpu")
+    except Exception as exc:  # noqa: BLE001 - an unreadable file is the user's error
+        raise ValueError(f"{checkpoint}: not an SB3 checkpoint ({exc})") from None
+    if data is None or data.get("observation_space") != observation_space(env_cfg):
+        raise ValueError(
+            f"{checkpoint}: its observations differ from this run's "
+            "(--vision / --image-size must match the run it came from)"
+        )
+
+
+def validate(cfg: RLConfig) -> EnvConfig:
+    """Every user error as a ``ValueError``/``FileNotFoundError`` before any work starts."""
+    if cfg.timesteps < 1:
+        raise ValueError("--timesteps must be >= 1")
+    if cfg.envs < 1:
+        raise ValueError("--envs must be >= 1")
+    if cfg.vec_env not in ("auto", "dummy", "subproc"):
+        raise ValueError(f"unknown --vec-env {cfg.vec_env!r}; choose auto, dummy or subproc")
+    if cfg.prior is not None and cfg.prior not in PRIORS:
+        raise ValueError(f"unknown --prior {cfg.prior!r}; choose one of {', '.join(PRIORS)}")
+    if cfg.pretrained and cfg.prior not in (None, "imitation"):
+        raise ValueError(f"--pretrained conflicts with --prior {cfg.prior}")
+    if cfg.vision not in VISIONS:
+        raise ValueError(f"unknown --vision {cfg.vision!r}; choose one of {', '.join(VISIONS)}")
+    if cfg.pretrained:
+        from pidog_gaits.envs.prior import load_imitation_controller
+
+        load_imitation_controller(cfg.pretrained)  # FileNotFoundError / ValueError
+    if cfg.resume:
+        resume = Path(cfg.resume)
+        if not resume.is_file():
+            raise FileNotFoundError(f"checkpoint not found: {resume}")
+        stats = vecnormalize_path(resume)
+        if not stats.is_file():
+            raise FileNotFoundError(f"normalization statistics not found next to it: {stats}")
+        check_checkpoint_matches(resume, cfg.env_config())
+    if cfg.batch_size > cfg.n_steps * cfg.envs:
+        raise ValueError("--batch-size exceeds one rollout (n_steps * envs)")
+    resolve_device(cfg.device)
+    return cfg.env_config().validate()
+
+
+# --------------------------------------------------------------------------- training
+def train(cfg: RLConfig) -> dict:
+    """Run stage 3 as configured; returns the paths written and the figures measured."""
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
+    from stable_baselines3.common.utils import set_random_seed
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from pidog_gaits.envs.features import PiDogFeatures
+    from pidog_gaits.envs.policy_file import save_policy
+    from pidog_gaits.envs.training_log import TrainingLogCallback, plot_reward_curve
+    from pidog_gaits.envs.vec import make_vec_env, pick_vec_env
+
+    env_cfg = validate(cfg)
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
+    setup_logging(Path(cfg.log) if cfg.log else out / "rl_training.log")
+    device = resolve_device(cfg.device)
+    torch.set_num_threads(cfg.threads)
+    torch.distributions.Distribution.set_default_validate_args(False)  # hot-path checks
+    set_random_seed(cfg.seed)
+
+    weights = env_cfg.weights()
+    record = {
+        "rl": dataclasses.asdict(cfg),
+        "env": env_cfg.as_dict(),
+        "device": device,
+        "torch_threads": cfg.threads,
+    }
+    log.info("stage 3: PPO on PiDog-v0, %d steps, %d envs, %s physics, vision %s %dx%d",
+             cfg.timesteps, cfg.envs, env_cfg.quality, env_cfg.vision,
+             env_cfg.image_width_px, env_cfg.image_height_px)  # fmt: skip
+    log.info("prior: %s%s", env_cfg.prior, f" ({env_cfg.pretrained})" if env_cfg.pretrained else "")
+    log.info("reward profile %s: %s", cfg.reward_profile, json.dumps(weights))
+
+    vec_kind = cfg.vec_env
+    if vec_kind == "auto":
+        vec_kind, rates = pick_vec_env(env_cfg, cfg.envs)
+        record["vec_env_steps_per_s"] = rates
+        log.info("vec env: %s (measured env steps/s: %s)", vec_kind,
+                 {k: round(v) for k, v in rates.items()})  # fmt: skip
+    record["vec_env"] = vec_kind
+    venv = make_vec_env(env_cfg, cfg.envs, vec_kind, seed=cfg.seed)
+
+    done_steps = 0
+    if cfg.resume:
+        resume = Path(cfg.resume)
+        venv = VecNormalize.load(str(vecnormalize_path(resume)), venv)
+        model = PPO.load(resume, env=venv, device=device, tensorboard_log=str(out / "tensorboard"))
+        done_steps = model.num_timesteps
+        log.info("resumed from %s at %d steps", resume, done_steps)
+    else:
+        venv = VecNormalize(venv, norm_obs=False, norm_reward=True, gamma=cfg.gamma)
+        model = PPO(
+            "MultiInputPolicy",
+            venv,
+            n_steps=cfg.n_steps,
+            batch_size=cfg.batch_size,
+            n_epochs=cfg.n_epochs,
+            learning_rate=cfg.learning_rate,
+            gamma=cfg.gamma,
+            gae_lambda=cfg.gae_lambda,
+            clip_range=cfg.clip_range,
+            ent_coef=cfg.ent_coef,
+            policy_kwargs={
+                "features_extractor_class": PiDogFeatures,
+                "net_arch": {"pi": list(cfg.net_arch), "vf": list(cfg.net_arch)},
+                "log_std_init": cfg.log_std_init,
+            },
+            tensorboard_log=str(out / "tensorboard"),
+            seed=cfg.seed,
+            device=device,
+            verbose=0,
+        )
+    model.pidog_env_config = env_cfg.as_dict()  # saved inside every zip (SB3 keeps attributes)
+    (out / "rl_config.json").write_text(json.dumps(record, indent=2) + "\n")
+
+    remaining = cfg.timesteps - done_steps
+    if remaining <= 0:
+        log.info("nothing left to train: %d of %d steps done", done_steps, cfg.timesteps)
+    per_env = max(cfg.checkpoint_every // cfg.envs, 1)
+    checkpoints = CheckpointCallback(per_env, str(out / "checkpoints"), "rl_model",
+                                     save_vecnormalize=True)  # fmt: skip
+    progress = cfg.progress_bar if cfg.progress_bar is not None else sys.stderr.isatty()
+    training_log = TrainingLogCallback(log, cfg.timesteps)
+    t0 = time.perf_counter()
+    if remaining > 0:
+        model.learn(
+            total_timesteps=remaining,
+            callback=CallbackList([checkpoints, training_log]),
+            tb_log_name="PPO",
+            reset_num_timesteps=not cfg.resume,
+            progress_bar=progress,
+        )
+    wall_s = time.perf_counter() - t0
+    trained = model.num_timesteps - done_steps
+
+    model.save(out / "final_model.zip")
+    venv.save(str(out / "final_vecnormalize.pkl"))
+    save_policy(model.policy, env_cfg, out / "final_model.pth")
+    curve = plot_reward_curve(out / "tensorboard", out / "reward_curve.png")
+    venv.close()
+    figures = {
+        "timesteps": model.num_timesteps,
+        "trained_steps": trained,
+        "wall_s": wall_s,
+        "steps_per_s": trained / wall_s if wall_s > 0 else 0.0,
+        "vec_env": vec_kind,
+        "final_model_zip": str(out / "final_model.zip"),
+        "final_model_pth": str(out / "final_model.pth"),
+        "reward_curve_png": str(curve) if curve else None,
+    }
+    log.info("done: %d steps in %.0f s (%.0f steps/s); wrote %s", model.num_timesteps, wall_s,
+             figures["steps_per_s"], out / "final_model.zip")  # fmt: skip
+    return figures
+
+
+# --------------------------------------------------------------------------- CLI
+app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
+
+
+@app.command()
+def cli(
+    pretrained: Path | None = typer.Option(None, help="Imitation model (.pth) to refine."),
+    output: Path = typer.Option(Path("rl_model"), help="Output directory."),
+    timesteps: int = typer.Option(200_000, help="Total environment steps."),
+    envs: int = typer.Option(4, help="Parallel environments."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    vision: str = typer.Option("depth", help="Head camera: depth, rgb or none."),
+    image_size: str = typer.Option("32x24", help="Camera image WIDTHxHEIGHT in pixels."),
+    seed: int = typer.Option(0, help="Seed of every random source."),
+    quality: str = typer.Option("medium", help="Physics preset for training."),
+    reward_profile: str = typer.Option(
+        rewards.DEFAULT_PROFILE,
+        envvar="REWARD_PROFILE",
+        help="balanced, speed, stable, obstacle, or a YAML file of {term: weight}.",
+    ),
+    obstacles: int = typer.Option(3, help="Random boxes per episode (0 = open floor)."),
+    episode_steps: int = typer.Option(500, help="Control steps per episode (50 Hz)."),
+    randomize: bool = typer.Option(True, help="Domain randomization during training."),
+    prior: str | None = typer.Option(
+        None, help="imitation, expert or none (from scratch); default from --pretrained."
+    ),
+    resume: Path | None = typer.Option(None, help="Checkpoint .zip to continue."),
+    vec_env: str = typer.Option("auto", help="auto (measure), dummy or subproc."),
+    threads: int = typer.Option(1, help="Torch CPU threads."),
+    n_steps: int = typer.Option(256, help="PPO steps per env per rollout."),
+    batch_size: int = typer.Option(256, help="PPO minibatch size."),
+    n_epochs: int = typer.Option(5, help="PPO epochs per rollout."),
+    learning_rate: float = typer.Option(3e-4, help="Adam learning rate."),
+    log_std_init: float = typer.Option(-1.0, help="Initial log std of the action noise."),
+    checkpoint_every: int = typer.Option(50_000, help="Steps between checkpoints."),
+    log_file: Path | None = typer.Option(
+        None, "--log", help="Log file (default DIR/rl_training.log)."
+    ),
+    progress_bar: bool | None = typer.Option(None, help="Progress bar (default: on a terminal)."),
+    json_out: str | None = typer.Option(None, "--json", help="Write the figures to PATH or -."),
+) -> None:
+    """Stage 3: PPO with camera, IMU, ultrasonic and encoders, from the imitation model."""
+    from pidog_gaits.cli import fail
+    from pidog_gaits.results import emit
+
+    try:
+        width, height = (int(x) for x in image_size.lower().split("x"))
+    except ValueError:
+        fail(f"--image-size: expected WIDTHxHEIGHT, got {image_size!r}")
+    cfg = RLConfig(
+        output=str(output),
+        pretrained=str(pretrained) if pretrained else None,
+        prior=prior,
+        timesteps=timesteps,
+        envs=envs,
+        vec_env=vec_env,
+        device=device,
+        threads=threads,
+        seed=seed,
+        quality=quality,
+        vision=vision,
+        image_width_px=width,
+        image_height_px=height,
+        obstacles=obstacles,
+        episode_steps=episode_steps,
+        reward_profile=reward_profile,
+        randomize=randomize,
+        resume=str(resume) if resume else None,
+        n_steps=n_steps,
+        batch_size=batch_size,
+        n_epochs=n_epochs,
+        learning_rate=learning_rate,
+        log_std_init=log_std_init,
+        checkpoint_every=checkpoint_every,
+        log=str(log_file) if log_file else None,
+        progress_bar=progress_bar,
+    )
+    try:
+        validate(cfg)
+    except (ValueError, FileNotFoundError) as exc:
+        fail(str(exc))
+    figures = train(cfg)
+    emit(figures, json_out, title="stage 3 (PPO)")
+
+
+def main(argv: list[str] | None = None, prog_name: str = "train_rl_vision") -> int:
+    from pidog_gaits.cli import run_typer
+
+    return run_typer(app, argv, prog_name)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

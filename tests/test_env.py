@@ -1,0 +1,268 @@
+"""PiDog-v0: the checkers, real resets, independent simulators, the prior, the world."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import pidog_gaits.envs  # noqa: F401 - registers PiDog-v0
+from pidog_gaits.envs import prior as prior_mod
+from pidog_gaits.envs.config import EnvConfig
+from pidog_gaits.envs.pidog_env import PiDogEnv
+from pidog_gaits.envs.prior import PriorSequence, gait_for_command
+from pidog_gaits.envs.vec import make_vec_env
+from pidog_gaits.gaits.library import GAITS
+from pidog_gaits.robot import specs
+from pidog_gaits.sim.physics import PRESETS
+from pidog_gaits.sim.randomization import DomainParams, RandomizationRanges
+
+NOMINAL = RandomizationRanges(enabled=False)
+ZERO = np.zeros(12, dtype=np.float32)
+
+
+def fast_config(**changes) -> EnvConfig:
+    return EnvConfig(quality="fast", **changes)
+
+
+@pytest.mark.parametrize("vision", ["none", "depth"])
+def test_gymnasium_and_sb3_checkers_pass(vision):
+    env = gym.make("PiDog-v0", vision=vision, quality="fast")
+    gym_check_env(env.unwrapped, skip_render_check=True)
+    sb3_check_env(PiDogEnv(fast_config(vision=vision)), warn=True)
+    env.close()
+
+
+def test_rgb_image_is_a_uint8_camera_frame():
+    env = PiDogEnv(fast_config(vision="rgb", image_width_px=32, image_height_px=24))
+    obs, _ = env.reset(seed=0)
+    assert obs["image"].shape == (3, 24, 32) and obs["image"].dtype == np.uint8
+    assert obs["image"].std() > 1.0  # floor and sky are not one colour
+    env.close()
+
+
+def test_observation_parts_are_stage_1s():
+    from pidog_gaits.envs.observations import OBS_PARTS
+
+    env = PiDogEnv(fast_config(vision="depth"))
+    obs, _ = env.reset(seed=0)
+    assert set(obs) == {"image", *OBS_PARTS}
+    for key, size in OBS_PARTS.items():
+        assert obs[key].shape == (size,)
+    np.testing.assert_allclose(obs["command"], GAITS["trot_forward"].command)
+    np.testing.assert_allclose(obs["phase"], [0.0, 1.0], atol=1e-6)
+
+
+def test_reset_really_resets():
+    env = PiDogEnv(fast_config(vision="none", randomization=NOMINAL, random_heading=False))
+    first, _ = env.reset(seed=3)
+    start_qpos = env.sim.data.qpos.copy()
+    for _ in range(60):
+        env.step(np.full(12, 0.5, dtype=np.float32))
+    assert np.linalg.norm(env.sim.data.qpos[:3] - start_qpos[:3]) > 0.005
+    again, _ = env.reset(seed=3)
+    np.testing.assert_allclose(env.sim.data.qpos, start_qpos)
+    assert env.sim.time_s == 0.0 and env._step == 0
+    for key in first:
+        np.testing.assert_array_equal(first[key], again[key])
+    assert env.episode_return == 0.0 and env.episode_collisions == 0
+
+
+def test_vec_envs_are_independent_simulators():
+    venv = make_vec_env(fast_config(vision="none"), 4, "dummy", seed=0)
+    venv.reset()
+    envs = [venv.envs[i].unwrapped for i in range(4)]
+    assert len({id(e.sim) for e in envs}) == 4
+    assert len({id(e.sim.data) for e in envs}) == 4
+    boxes = {
+        tuple(np.round(e.sim.model.geom_pos[e.sim.obstacle_geom_ids].ravel(), 6)) for e in envs
+    }
+    assert len(boxes) == 4  # each env drew its own world
+    before = [e.sim.data.qpos.copy() for e in envs]
+    envs[0].step(np.ones(12, dtype=np.float32))
+    assert not np.array_equal(envs[0].sim.data.qpos, before[0])
+    for e, q in zip(envs[1:], before[1:], strict=True):
+        np.testing.assert_array_equal(e.sim.data.qpos, q)
+    venv.close()
+
+
+@pytest.mark.parametrize("quality", ["fast", "production"])
+def test_the_physics_preset_asked_for_is_the_one_stepping(quality):
+    env = PiDogEnv(EnvConfig(quality=quality, vision="none"))
+    assert env.sim.model.opt.timestep == PRESETS[quality].timestep_s
+    assert env.sim.substeps * PRESETS[quality].timestep_s == pytest.approx(specs.CONTROL_DT_S)
+
+
+def test_prior_alone_trots_forward_whatever_the_heading():
+    env = PiDogEnv(fast_config(vision="none", num_obstacles=0, randomization=NOMINAL))
+    env.reset(seed=0, options={"yaw_rad": math.pi / 2})  # facing world +y
+    rewards = []
+    for _ in range(150):
+        _, r, term, _, _ = env.step(ZERO)
+        rewards.append(r)
+        assert not term
+    forward_m, lateral_m = env.sim.start_frame_displacement_m()
+    assert forward_m > 0.6  # 3 s of trot at ~0.3 m/s
+    assert abs(env.sim.body_pos_m[0]) < 0.15  # hardly any motion along world x
+    assert np.mean(rewards[-50:]) > np.mean(rewards[:10])  # speed tracking pays once moving
+
+
+def test_action_is_a_bounded_residual_on_the_prior():
+    env = PiDogEnv(fast_config(vision="none", randomization=NOMINAL))
+    env.reset(seed=0)
+    for _ in range(40):  # past the stand-to-gait ramp
+        env.step(ZERO)
+    k = env._step
+    prior = env.prior.targets[k]
+    scale = env.config.action_scale_rad()
+    np.testing.assert_allclose(env.targets_for(ZERO), prior)
+    high = env.targets_for(np.full(12, 5.0))  # clipped to +1
+    np.testing.assert_allclose(high, np.minimum(prior + scale, env.sim.joint_high))
+    assert np.all(scale[:8] > 0) and np.all(scale[8:] == 0)  # head and tail hold the prior
+
+
+def test_gait_prior_is_chosen_from_the_command():
+    assert gait_for_command(np.array([0.33, 0.0])).name == "trot_forward"
+    assert gait_for_command(np.array([0.06, 0.0])).name == "walk_forward"
+    assert gait_for_command(np.array([-0.07, 0.0])).name == "walk_backward"
+    assert gait_for_command(np.array([0.02, 0.05])).name == "turn_left"
+    assert gait_for_command(np.array([0.0, 0.0])).name == "stand"
+    env = PiDogEnv(fast_config(vision="none", command_gaits=("walk_forward",)))
+    _, info = env.reset(seed=0)
+    assert info["prior_gait"] == "walk_forward"
+
+
+class CountingController:
+    """A stateful stand-in for an imitation model: its output depends on its history."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def reset(self):
+        self.calls = 0
+
+    def __call__(self, gait_input):
+        self.calls += 1
+        out = GAITS["trot_forward"].targets(gait_input[3])[0]
+        out[:8] += 0.001 * min(self.calls, 50)
+        return out
+
+
+def test_prior_sequence_equals_the_live_stateful_controller():
+    gait = GAITS["trot_forward"]
+    seq = PriorSequence(gait, CountingController(), steps=80)
+    live = CountingController()
+    live.reset()
+    stand = seq.targets[0]
+    for k in range(81):
+        w = min(1.0, k * specs.CONTROL_DT_S / 0.6)
+        expected = w * live(gait.inputs(seq.phases[k])[0]) + (1 - w) * stand
+        np.testing.assert_allclose(seq.targets[k], expected, atol=1e-12)
+
+
+def test_imitation_prior_drives_the_env(monkeypatch):
+    """--pretrained is used: the env's targets are the imitation model's plus the residual."""
+    loaded = []
+
+    def fake_loader(path):
+        loaded.append(path)
+        return CountingController()
+
+    monkeypatch.setattr(prior_mod, "load_imitation_controller", fake_loader)
+    imitation = PiDogEnv(fast_config(vision="none", prior="imitation", pretrained="imit.pth"))
+    expert = PiDogEnv(fast_config(vision="none", prior="expert"))
+    scratch = PiDogEnv(fast_config(vision="none", prior="none"))
+    for env in (imitation, expert, scratch):
+        env.reset(seed=0)
+        for _ in range(60):  # past the ramp and the fake model's 50-call warm-up
+            env.step(ZERO)
+    assert loaded == ["imit.pth"]
+    diff = imitation.targets_for(ZERO) - expert.targets_for(ZERO)
+    np.testing.assert_allclose(diff[:8], 0.05, atol=1e-9)  # the fake model's offset
+    stand = scratch.prior.targets[0]
+    np.testing.assert_allclose(scratch.targets_for(ZERO), stand)  # from scratch: no gait
+
+
+def test_real_imitation_checkpoint_is_loaded(tmp_path):
+    nn = pytest.importorskip("pidog_gaits.neural_network")
+    model = nn.build_model("simple_lstm")
+    path = tmp_path / "imit.pth"
+    nn.save_checkpoint(model, path)
+    env = PiDogEnv(fast_config(vision="none", prior="imitation", pretrained=str(path)))
+    env.reset(seed=0)
+    live = nn.PolicyController.from_file(path)
+    live.reset()
+    gait = GAITS["trot_forward"]
+    outs = [live(gait.inputs(env.prior.phases[k])[0]) for k in range(40)]
+    np.testing.assert_allclose(env.prior.targets[39], outs[39], atol=1e-6)
+    with pytest.raises(FileNotFoundError):
+        PiDogEnv(fast_config(prior="imitation", pretrained=str(tmp_path / "missing.pth")))
+
+
+def test_fall_terminates_and_episode_truncates_at_its_length():
+    env = PiDogEnv(fast_config(vision="none", episode_steps=5, randomization=NOMINAL))
+    env.reset(seed=0)
+    for i in range(5):
+        _, _, term, trunc, info = env.step(ZERO)
+        assert not term
+        assert trunc == (i == 4)
+    assert info["episode_metrics"]["length"] == 5
+    env.reset(seed=0)
+    env.sim.data.qpos[3:7] = [0.0, 1.0, 0.0, 0.0]  # upside down
+    env.sim.data.qpos[2] = 0.2
+    _, _, term, trunc, info = env.step(ZERO)
+    assert term and not trunc
+    assert info["episode_metrics"]["fell"]
+    with pytest.raises(RuntimeError):
+        env.step(ZERO)  # the episode is over
+
+
+def test_obstacles_are_placed_ahead_and_seen_by_the_camera():
+    env = PiDogEnv(fast_config(vision="depth", num_obstacles=3, randomization=NOMINAL))
+    env.reset(seed=1, options={"yaw_rad": 1.0})
+    ids = env.sim.obstacle_geom_ids
+    pos = env.sim.model.geom_pos[ids]
+    ahead = pos[:, 0] * math.cos(1.0) + pos[:, 1] * math.sin(1.0)
+    assert np.all(pos[:, 2] > 0) and np.all(ahead > 0.4)
+    open_obs, _ = env.reset(seed=1, options={"obstacles": []})
+    box_obs, _ = env.reset(seed=1, options={"obstacles": [(0.35, 0.0, 0.08, 0.1)]})
+    assert box_obs["image"].mean() < open_obs["image"].mean() - 5
+    assert box_obs["sonar"][0] < 0.4 < open_obs["sonar"][0]
+
+
+def test_randomization_draws_within_ranges_and_options_fix_it():
+    ranges = RandomizationRanges()
+    env = PiDogEnv(fast_config(vision="none", randomization=ranges))
+    drawn = []
+    for seed in range(4):
+        env.reset(seed=seed)
+        drawn.append(env.params)
+        low, high = ranges.friction_scale
+        assert low <= env.params.friction_scale <= high
+    assert len({p.friction_scale for p in drawn}) == 4
+    fixed = DomainParams(friction_scale=0.5, latency_s=0.03)
+    env.reset(seed=0, options={"params": fixed})
+    assert env.sim.params == fixed
+    env2 = PiDogEnv(fast_config(vision="none", randomization=RandomizationRanges(
+        enabled=False, overrides={"servo_torque_scale": 0.8})))  # fmt: skip
+    env2.reset(seed=0)
+    assert env2.sim.params.servo_torque_scale == 0.8 and env2.sim.params.friction_scale == 1.0
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="vision"):
+        PiDogEnv(EnvConfig(vision="lidar"))
+    with pytest.raises(ValueError, match="pretrained"):
+        PiDogEnv(EnvConfig(prior="imitation"))
+    with pytest.raises(ValueError, match="gait"):
+        PiDogEnv(EnvConfig(command_gaits=("gallop",)))
+
+
+def test_config_round_trips_through_a_dict():
+    cfg = EnvConfig(vision="rgb", num_obstacles=5, reward_profile="speed")
+    again = EnvConfig.from_dict(cfg.as_dict())
+    assert again.vision == "rgb" and again.num_obstacles == 5
+    assert again.weights() == cfg.weights()
+    assert again.randomization == cfg.randomization

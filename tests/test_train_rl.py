@@ -1,0 +1,155 @@
+"""Stage 3 end to end with a tiny budget: train, save, load, evaluate, resume, errors."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from pidog_gaits import evaluate as evaluate_mod
+from pidog_gaits import train_rl_vision as rl
+from pidog_gaits.envs.config import EnvConfig
+from pidog_gaits.envs.pidog_env import PiDogEnv
+from pidog_gaits.envs.policy_file import load_policy
+from pidog_gaits.envs.training_log import read_scalar
+from pidog_gaits.sim import physics
+
+TINY = [
+    "--timesteps", "512", "--episode-steps", "100", "--envs", "2", "--n-steps", "128",
+    "--batch-size", "128", "--n-epochs", "1", "--quality", "fast", "--vision", "depth",
+    "--device", "cpu", "--vec-env", "dummy", "--checkpoint-every", "256", "--no-progress-bar",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny run shared by the tests below; records every preset a simulator used."""
+    out = tmp_path_factory.mktemp("rl")
+    presets = []
+    original = physics.PiDogSim.__init__
+
+    def spy(self, quality="fast", *args, **kwargs):
+        presets.append(quality)
+        original(self, quality, *args, **kwargs)
+
+    physics.PiDogSim.__init__ = spy
+    try:
+        code = rl.main([*TINY, "--output", str(out), "--seed", "3"])
+    finally:
+        physics.PiDogSim.__init__ = original
+    assert code == 0
+    return out, presets
+
+
+def test_training_writes_every_artifact(trained):
+    out, _ = trained
+    for name in ("final_model.zip", "final_model.pth", "final_vecnormalize.pkl",
+                 "rl_config.json", "rl_training.log", "reward_curve.png"):  # fmt: skip
+        assert (out / name).is_file(), name
+    assert (out / "checkpoints" / "rl_model_256_steps.zip").is_file()
+    assert (out / "checkpoints" / "rl_model_vecnormalize_256_steps.pkl").is_file()
+    record = json.loads((out / "rl_config.json").read_text())
+    assert record["env"]["quality"] == "fast"
+    assert record["env"]["reward_weights"]["collision"] < 0  # the profile's weights
+    assert "steps/s" in (out / "rl_training.log").read_text()
+
+
+def test_the_quality_asked_for_is_the_one_that_ran(trained):
+    _, presets = trained
+    assert presets and set(presets) == {"fast"}
+
+
+def test_reward_terms_reach_tensorboard(trained):
+    out, _ = trained
+    steps, values = read_scalar(out / "tensorboard", "reward_terms/alive")
+    assert steps.size > 0 and np.all(values > 0)
+    steps, _ = read_scalar(out / "tensorboard", "episode/mean_forward_velocity_mps")
+    assert steps.size > 0
+
+
+def test_pth_is_weights_only_and_acts_like_the_zip(trained):
+    from stable_baselines3 import PPO
+
+    out, _ = trained
+    data = torch.load(out / "final_model.pth", weights_only=True)
+    assert set(data) >= {"arch", "arch_kwargs", "state_dict", "input_spec", "joint_names",
+                         "normalization", "version"}  # fmt: skip
+    policy, env_cfg = load_policy(out / "final_model.pth")
+    model = PPO.load(out / "final_model.zip", device="cpu")
+    env = PiDogEnv(env_cfg)
+    obs, _ = env.reset(seed=0)
+    for _ in range(5):
+        a_zip = model.predict(obs, deterministic=True)[0]
+        a_pth = policy.predict(obs, deterministic=True)[0]
+        np.testing.assert_allclose(a_zip, a_pth, atol=1e-6)
+        obs, *_ = env.step(a_zip)
+
+
+def test_zip_evaluates_and_writes_json(trained, tmp_path):
+    out, _ = trained
+    json_path = tmp_path / "eval.json"
+    code = evaluate_mod.main(["--model", str(out / "final_model.zip"), "--episodes", "1",
+                              "--quality", "fast", "--obstacles", "1", "--set", "friction=0.6",
+                              "--json", str(json_path)])  # fmt: skip
+    assert code == 0
+    figures = json.loads(json_path.read_text())
+    for key in ("mean_return", "mean_forward_velocity_mps", "mean_episode_length", "falls",
+                "collisions", "energy_j"):  # fmt: skip
+        assert key in figures
+    assert figures["settings"] == {"friction_scale": 0.6}
+    assert figures["obstacles"] == 1
+    assert len(figures["per_episode"]) == 1 and figures["mean_episode_length"] > 0
+
+
+def test_resume_continues_the_step_count_and_the_curves(trained, tmp_path):
+    from stable_baselines3 import PPO
+
+    out, _ = trained
+    checkpoint = out / "checkpoints" / "rl_model_256_steps.zip"
+    resumed = tmp_path / "resumed"
+    args = [*TINY, "--output", str(resumed), "--resume", str(checkpoint)]
+    args[args.index("--timesteps") + 1] = "768"
+    assert rl.main(args) == 0
+    model = PPO.load(resumed / "final_model.zip", device="cpu")
+    assert model.num_timesteps >= 768
+    steps, _ = read_scalar(resumed / "tensorboard", "time/fps")
+    assert steps.min() > 256  # the curve picks up where the checkpoint left off
+
+
+def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
+    cases = [
+        ["--pretrained", str(tmp_path / "missing.pth")],
+        ["--reward-profile", "sprint"],
+        ["--quality", "ultra"],
+        ["--resume", str(tmp_path / "none.zip")],
+        ["--image-size", "big"],
+    ]
+    for extra in cases:
+        code = rl.main(["--output", str(tmp_path), "--timesteps", "10", *extra])
+        err = capsys.readouterr().err
+        assert code == 2, (extra, err)
+        assert len(err.strip().splitlines()) == 1 and err.startswith("error:"), err
+    assert evaluate_mod.main(["--model", str(tmp_path / "nope.zip")]) == 2
+    assert evaluate_mod.main(["--model", str(tmp_path / "nope.zip"), "--set", "gravity=2"]) == 2
+    # The script form: exit status and no traceback.
+    proc = subprocess.run(
+        [sys.executable, "test_rl_model.py", "--model", str(tmp_path / "nope.zip")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"error: model not found: {tmp_path / 'nope.zip'}"]
+
+
+def test_pretrained_model_becomes_the_prior(tmp_path):
+    nn = pytest.importorskip("pidog_gaits.neural_network")
+    path = tmp_path / "imit.pth"
+    nn.save_checkpoint(nn.build_model("simple_lstm"), path)
+    cfg = rl.RLConfig(output=str(tmp_path), pretrained=str(path))
+    env_cfg = rl.validate(cfg)
+    assert env_cfg.prior == "imitation" and env_cfg.pretrained == str(path.resolve())
+    assert rl.RLConfig(output=str(tmp_path)).env_config().prior == "expert"
+    with pytest.raises(ValueError, match="conflicts"):
+        rl.validate(rl.RLConfig(output=str(tmp_path), pretrained=str(path), prior="none"))
+    assert EnvConfig.from_dict(env_cfg.as_dict()).pretrained == str(path.resolve())
