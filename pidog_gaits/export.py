@@ -179,7 +179,9 @@ def compare_policies(torch_policy, onnx_policy, steps: int = VERIFY_STEPS, seed:
     torch_policy.reset()
     onnx_policy.reset()
     worst = 0.0
-    for ctx in random_contexts(steps, seed, image=getattr(torch_policy, "image", None)):
+    image = getattr(torch_policy, "image", None)
+    size_px = tuple(getattr(torch_policy, "image_size_px", (0, 0)))
+    for ctx in random_contexts(steps, seed, image, size_px):
         a = torch_policy.act(ctx)
         b = onnx_policy.act(ctx)
         worst = max(worst, float(np.max(np.abs(a - b))))

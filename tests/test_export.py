@@ -79,7 +79,9 @@ PPO_CASES = [
 @pytest.mark.parametrize(("prior", "vision", "prior_arch"), PPO_CASES)
 def test_ppo_onnx_matches_torch(prior, vision, prior_arch, models, tmp_path):
     pretrained = str(models[prior_arch]) if prior_arch else None
-    config = EnvConfig(vision=vision, prior=prior, pretrained=pretrained)
+    # A camera smaller than the default, as stage 3 may train with (--width/--height).
+    config = EnvConfig(vision=vision, prior=prior, pretrained=pretrained,
+                       image_width_px=32, image_height_px=24)  # fmt: skip
     pth = save_ppo_pth(ppo_policy(config), config, tmp_path / "final_model.pth")
     out = tmp_path / "final_model.onnx"
     info = export_onnx(pth, out)
@@ -88,12 +90,17 @@ def test_ppo_onnx_matches_torch(prior, vision, prior_arch, models, tmp_path):
     assert onnx_policy.image == (None if vision == "none" else vision)
     assert compare_policies(torch_policy, onnx_policy, steps=60) <= TOLERANCE_RAD
     # The deterministic action is the policy's mean, clipped like SB3 clips it.
+    from pidog_gaits.runtime.observation import build_observation
     from pidog_gaits.runtime.verify import random_contexts
 
-    actions = np.array(
-        [torch_policy.action(c) for c in random_contexts(20, image=onnx_policy.image)]
-    )
+    contexts = list(random_contexts(20, 0, onnx_policy.image, onnx_policy.image_size_px))
+    actions = np.array([torch_policy.action(c) for c in contexts])
     assert np.abs(actions).max() == pytest.approx(1.0)  # some saturate at the clip
+    # ... and equals SB3's own deterministic prediction.
+    for ctx, action in zip(contexts, actions, strict=True):
+        obs = build_observation(ctx, torch_policy.obs_keys, torch_policy.bounds)
+        expected, _ = torch_policy.policy.predict(obs, deterministic=True)
+        assert action == pytest.approx(expected.reshape(12), abs=1e-6)
     inputs = [i.name for i in open_session(out).get_inputs()]
     assert inputs[: len(info["obs_keys"])] == info["obs_keys"]
     assert ("gait_input" in inputs) == (prior == "imitation")

@@ -384,3 +384,17 @@ def test_cli_without_the_library_is_one_line(monkeypatch, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and err[0].startswith("error: the pidog backend needs")
+
+
+def test_dry_run_moves_nothing_and_prints_what_it_would_send(fake_pidog, capsys):
+    backend = PidogBackend(PidogConfig(dry_run=True, dry_run_print_every=5))
+    figures = run_controller(
+        ExpertPolicy(), backend, get_gait("trot_forward"),
+        LoopConfig(seconds=0.2, dt_s=specs.CONTROL_DT_S, standup_s=0.1), NO_OVERRUN_STOP,
+    )  # fmt: skip
+    dog = FakePidog.instances[-1]
+    assert not [c for c in dog.calls if c[0] in ("legs_move", "head_move_raw", "stop_and_lie")]
+    lines = [line for line in capsys.readouterr().err.splitlines() if "[dry run]" in line]
+    assert len(lines) == 3  # frames 0, 5, 10 of 15
+    assert "legs [" in lines[0] and "pitch" in lines[1] and "sonar 0.57 m" in lines[1]
+    assert figures["frames_sent"] == 15 and figures["dry_run"] is True

@@ -147,10 +147,16 @@ class TorchPpoPolicy:
         return self._stand
 
     def action(self, ctx: StepContext) -> np.ndarray:
-        """SB3's deterministic action (12, in [-1, 1]) for this step's observation."""
+        """The deterministic action (12, in [-1, 1]) for this step's observation.
+
+        What ``policy.predict(obs, deterministic=True)`` returns (tested equal), without
+        its per-call input checks and copies, which cost about half a millisecond.
+        """
         obs = build_observation(ctx, self.obs_keys, self.bounds)
-        action, _ = self.policy.predict(obs, deterministic=True)
-        return np.clip(np.asarray(action, dtype=float).reshape(specs.NUM_JOINTS), -1.0, 1.0)
+        with torch.no_grad():
+            tensors = {k: torch.from_numpy(v) for k, v in obs.items()}
+            action = self.policy.get_distribution(tensors).get_actions(deterministic=True)
+        return np.clip(action.numpy().reshape(specs.NUM_JOINTS).astype(float), -1.0, 1.0)
 
     def act(self, ctx: StepContext) -> np.ndarray:
         prior = self.prior_targets(ctx)

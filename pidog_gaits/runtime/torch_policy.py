@@ -8,6 +8,7 @@ named on the command line.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -61,12 +62,18 @@ def read_pth(path: str | Path) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ModelLoadError(
-            f"{path} is not a pidog-gaits model file ({type(exc).__name__})"
-        ) from None
+        raise ModelLoadError(f"{path} is not a pidog-gaits model file ({_why(exc)})") from None
     if not isinstance(ckpt, dict):
         raise ModelLoadError(f"{path} is not a pidog-gaits model file")
     return ckpt
+
+
+def _why(exc: Exception) -> str:
+    """The useful part of a failed ``weights_only`` load: which pickled object it met."""
+    match = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+    if match:
+        return f"it pickles the Python object {match.group(1)}, which is never loaded"
+    return type(exc).__name__
 
 
 def load_torch_policy(path: str | Path, pretrained: str | None = None):

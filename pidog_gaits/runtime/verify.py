@@ -17,7 +17,11 @@ from pidog_gaits.robot import specs
 from pidog_gaits.runtime.base import GaitSchedule, StepContext, stand_targets
 
 
-def random_reading(rng: np.random.Generator, image: str | None) -> Reading:
+def random_reading(
+    rng: np.random.Generator,
+    image: str | None,
+    size_px: tuple[int, int] = (specs.CAMERA_WIDTH_PX, specs.CAMERA_HEIGHT_PX),
+) -> Reading:
     stand = stand_targets()
     imu = np.concatenate(
         [
@@ -27,10 +31,11 @@ def random_reading(rng: np.random.Generator, image: str | None) -> Reading:
         ]
     )
     img = None
+    w, h = size_px
     if image == "depth":
-        img = rng.integers(0, 256, (1, specs.CAMERA_HEIGHT_PX, specs.CAMERA_WIDTH_PX), np.uint8)
+        img = rng.integers(0, 256, (1, h, w), np.uint8)
     elif image == "rgb":
-        img = rng.integers(0, 256, (3, specs.CAMERA_HEIGHT_PX, specs.CAMERA_WIDTH_PX), np.uint8)
+        img = rng.integers(0, 256, (3, h, w), np.uint8)
     return Reading(
         imu=imu,
         sonar_m=float(rng.uniform(0.02, 4.0)),
@@ -40,8 +45,14 @@ def random_reading(rng: np.random.Generator, image: str | None) -> Reading:
     )
 
 
-def random_contexts(steps: int, seed: int = 0, image: str | None = None) -> Iterator[StepContext]:
-    """``steps`` contexts cycling through every gait (``steps // 7`` each, at least 1)."""
+def random_contexts(
+    steps: int,
+    seed: int = 0,
+    image: str | None = None,
+    size_px: tuple[int, int] = (specs.CAMERA_WIDTH_PX, specs.CAMERA_HEIGHT_PX),
+) -> Iterator[StepContext]:
+    """``steps`` contexts cycling through every gait (``steps // 7`` each, at least 1);
+    ``image``/``size_px``: the camera image a policy reads (``None``: no image)."""
     rng = np.random.default_rng(seed)
     gaits = list(GAITS.values())
     per_gait = max(1, steps // len(gaits))
@@ -51,7 +62,7 @@ def random_contexts(steps: int, seed: int = 0, image: str | None = None) -> Iter
         gait = gaits[(i // per_gait) % len(gaits)]
         if gait != schedule.gait:
             schedule.switch(gait, last)
-        ctx = schedule.context(last, random_reading(rng, image))
+        ctx = schedule.context(last, random_reading(rng, image, size_px))
         yield ctx
         last = stand_targets() + rng.normal(0, 0.1, specs.NUM_JOINTS)
         schedule.advance()
