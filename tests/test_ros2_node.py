@@ -187,6 +187,7 @@ def test_ament_python_package_files():
     ast.parse(setup_src)
     assert "nn_controller = pidog_gaits_ros.nn_controller:main" in setup_src
     assert 'PACKAGE = "pidog_gaits"' in setup_src
+    assert 'DISTRIBUTION = "pidog_gaits_ros"' in setup_src
 
 
 def test_node_entry_point_adds_ros_defaults(monkeypatch):

@@ -11,9 +11,14 @@ from glob import glob
 from setuptools import setup
 
 PACKAGE = "pidog_gaits"
+"""The ROS package name (package.xml, ament index, ``lib/pidog_gaits``)."""
+DISTRIBUTION = "pidog_gaits_ros"
+"""The Python distribution's name: not ``pidog_gaits``, which pip normalises to the same
+name as the ``pidog-gaits`` project itself; two distributions of one name on the path
+would shadow each other's metadata (and the console script looks itself up by it)."""
 
 setup(
-    name=PACKAGE,
+    name=DISTRIBUTION,
     version="0.1.0",
     packages=["pidog_gaits_ros"],
     data_files=[
