@@ -42,11 +42,11 @@ def controller(
         ..., help="Imitation .pth, RL final_model.pth/.zip, .onnx, or 'expert'."
     ),
     backend: str = typer.Option("sim", help="sim, pidog (the real robot) or ros2."),
-    gait: str = typer.Option("trot_forward", help="Gait to run (ros2: until cmd_vel says)."),
+    gait: str = typer.Option("trot_forward", help="Gait to run (ros2: cmd_vel picks it)."),
     direction: float | None = typer.Option(None, help="Gait input direction (+1 fwd, -1 back)."),
     turn: float | None = typer.Option(None, help="Gait input turn in [-1, 1] (+ = left)."),
     rate: float | None = typer.Option(None, help="Control rate (Hz); default: the model's."),
-    seconds: float = typer.Option(10.0, help="Run time after standing up (s)."),
+    seconds: float = typer.Option(10.0, help="Run time after standing up (s); inf: until Ctrl-C."),
     engine: str = typer.Option("auto", help="auto, torch or onnx (a .pth exported on the fly)."),
     pretrained: Path | None = typer.Option(
         None, help="PPO: the imitation prior (.pth), if it moved since training."

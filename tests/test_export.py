@@ -106,7 +106,6 @@ def test_ppo_onnx_matches_torch(prior, vision, prior_arch, models, tmp_path):
     assert ("gait_input" in inputs) == (prior == "imitation")
 
 
-@pytest.mark.slow
 def test_ppo_zip_loads_and_exports(models, tmp_path):
     """SB3's own .zip (what --resume and evaluate use) exports like the .pth."""
     from stable_baselines3 import PPO
