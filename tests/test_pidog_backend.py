@@ -50,6 +50,7 @@ class FakePidog:
         self.gyroData = [0.0, 0.0, 0.0]
         self.distance_cm = 57.0
         self.legs_action_buffer: list = []
+        self.head_action_buffer: list = []
         self.legs = types.SimpleNamespace(offset=[1.0, -2.0, 0, 0, 0, 0, 0, 0])
         self.tick = 0
         self.tilt_at_tick: int | None = None
@@ -199,7 +200,7 @@ def test_backend_sends_degrees_and_reads_sensors(fake_pidog):
     name, frames, immediately, speed = dog.calls[0]
     assert name == "legs_move" and speed == 100 and immediately is False
     assert frames[0] == pytest.approx(to_library_deg(target)[0])
-    assert ("head_move_raw", [[0.0, 0.0, 45.0]], True, 100) in dog.calls
+    assert ("head_move_raw", [[0.0, 0.0, 45.0]], False, 100) in dog.calls
     backend.command(target)  # head and tail unchanged: not sent again
     assert sum(c[0] == "head_move_raw" for c in dog.calls) == 1
     reading = backend.read()
@@ -215,8 +216,10 @@ def test_backend_flushes_a_stale_queue(fake_pidog):
     backend = PidogBackend()
     dog = fake_pidog.instances[-1]
     dog.legs_action_buffer.extend([[0] * 8] * 3)
+    dog.head_action_buffer.extend([[0] * 3])  # one pending head frame is no backlog
     backend.command(stand_targets())
-    assert dog.calls[0][2] is True  # immediately=True drops the stale frames
+    assert dog.calls[0][0] == "legs_move" and dog.calls[0][2] is True  # drops stale frames
+    assert dog.calls[1][0] == "head_move_raw" and dog.calls[1][2] is False
     assert backend.figures()["frames_dropped"] == 1
 
 

@@ -217,19 +217,34 @@ class PidogBackend:
         )
         return self.last_reading
 
-    def _backlog(self) -> int:
-        for attr in ("legs_action_buffer", "feet_actions_buffer"):
+    def _backlog(self, part: str) -> int:
+        """Frames the library still has queued for ``part`` (legs, head, tail)."""
+        names = {"legs": ("legs_action_buffer", "feet_actions_buffer")}.get(
+            part, (f"{part}_action_buffer", f"{part}_actions_buffer")
+        )
+        for attr in names:
             buffer = getattr(self.dog, attr, None)
             if buffer is not None:
                 return len(buffer)
         return 0
 
+    def _queue(self, part: str, move, frame: list[float]) -> None:
+        """Queue one frame; flush first if stale frames pile up (``max_backlog_frames``).
+
+        ``immediately=True`` makes the library wait for the frame in progress, so it is
+        used only to drop a backlog, never on every step.
+        """
+        flush = self._backlog(part) > self.config.max_backlog_frames
+        if flush:
+            self.frames_dropped += 1
+        move([frame], immediately=flush, speed=self.config.speed)
+
     def command(self, targets_rad: np.ndarray) -> None:
         """Queue one frame at the library's fastest speed.
 
-        The library plays queued frames back to back. A frame normally finishes within
-        its 20 ms period; if frames pile up (a slow I2C bus), the queue is flushed so the
-        servos follow the newest target instead of a stale trail.
+        The library plays queued frames back to back, each in 10 ms substeps; a
+        rate-limited step finishes within its 20 ms period. Head and tail frames are sent
+        only when they change by more than 0.1 deg.
         """
         cfg = self.config
         self._previous = self._commanded
@@ -241,15 +256,12 @@ class PidogBackend:
                 self._print_dry_run(legs, head, tail)
             self.frames_sent += 1
             return
-        flush = self._backlog() > cfg.max_backlog_frames
-        if flush:
-            self.frames_dropped += 1
-        self._legs_move([legs], immediately=flush, speed=cfg.speed)
+        self._queue("legs", self._legs_move, legs)
         if self._sent_head is None or np.max(np.abs(np.subtract(head, self._sent_head))) > 0.1:
-            self.dog.head_move_raw([head], immediately=True, speed=cfg.speed)
+            self._queue("head", self.dog.head_move_raw, head)
             self._sent_head = head
         if self._sent_tail is None or abs(tail[0] - self._sent_tail[0]) > 0.1:
-            self.dog.tail_move([tail], immediately=True, speed=cfg.speed)
+            self._queue("tail", self.dog.tail_move, tail)
             self._sent_tail = tail
         self.frames_sent += 1
         self.last_frame = (legs, head, tail)
