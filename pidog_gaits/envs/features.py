@@ -28,8 +28,8 @@ def part_scaling() -> dict[str, tuple[list[float], list[float]]]:
     return {
         "imu": ([0.0, 0.0, 9.81, 0.0, 0.0, 0.0, 0.0, 0.0], [5.0] * 3 + [2.0] * 3 + [0.3] * 2),
         "sonar": ([1.0], [1.0]),
-        "joints": (list(stand) + [0.0] * 12, [0.5] * 12 + [5.0] * 12),
-        "last_action": (list(stand), [0.5] * 12),
+        "joints": (stand.tolist() + [0.0] * 12, [0.5] * 12 + [5.0] * 12),
+        "last_action": (stand.tolist(), [0.5] * 12),
         "command": ([0.0, 0.0], [0.3, 0.3]),
         "phase": ([0.0, 0.0], [1.0, 1.0]),
     }
