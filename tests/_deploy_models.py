@@ -109,23 +109,9 @@ def ppo_policy(env_config, seed: int = 0, action_gain: float = 300.0, net=(32, 3
     return policy
 
 
-def _plain(value):
-    """numpy scalars -> Python numbers, recursively."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_plain(v) for v in value)
-    return value.item() if type(value).__module__ == "numpy" else value
-
-
 def save_ppo_pth(policy, env_config, path: Path) -> Path:
-    """Stage 3's ``final_model.pth`` for ``policy`` (``envs.policy_file``'s dict).
+    """Stage 3's ``final_model.pth`` for ``policy``, written by stage 3's own writer."""
+    from pidog_gaits.envs.policy_file import save_policy
 
-    Written through ``policy_file_dict`` with numpy scalars made plain: at the time of
-    writing, ``save_policy`` stored the stand offsets as numpy floats, which
-    ``torch.load(weights_only=True)`` refuses (reported to stage 3).
-    """
-    from pidog_gaits.envs.policy_file import policy_file_dict
-
-    torch.save(_plain(policy_file_dict(policy, env_config)), path)
+    save_policy(policy, env_config, path)
     return path
