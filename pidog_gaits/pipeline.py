@@ -1,173 +1,604 @@
-"""The production pipeline: ``./train_production_pipeline.sh NAME`` runs the stages into
-``experiments/NAME_<timestamp>/``.
+"""The production pipeline: ``./train_production_pipeline.sh NAME`` runs four stages into
+``experiments/NAME_<timestamp>/`` (layout in DESIGN.md).
 
-This version runs what exists: it records the expert gaits (a video and a JSON of their
-figures) and says plainly which training stages are not built yet.
+1. expert data       ``data_collector``   -> data/gait_data_enhanced_*.npz
+2. imitation         ``train``            -> imitation_model/best_model.pth
+3. reinforcement     ``train_rl_vision``  -> rl_model/final_model.zip, checkpoints/, tensorboard/
+4. evaluate/package  ``evaluate``, ``package``, ``report`` -> rl_model/eval.json,
+                     final_model/, report.html, SUMMARY.txt
+
+Each step is the module's own command line, run as a child process whose output is shown
+and tee'd into the stage's log, so any step can be re-run by hand with the command the log
+shows. Progress is kept in ``logs/pipeline.json``: ``--resume DIR`` skips the steps that
+finished and restarts stage 3 from its newest checkpoint. A failing step stops the run,
+names the stage and its log, and keeps everything already written. A child dies with the
+pipeline (even on SIGKILL), so a resumed run never races a leftover one.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
+import argparse
+import contextlib
+import ctypes
+import fcntl
 import os
-import platform
+import re
+import select
+import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-ENV_DEFAULTS = {
-    "DATA_COLLECTION_DURATION": "120",
-    "IMITATION_EPOCHS": "300",
-    "IMITATION_BATCH_SIZE": "1024",
-    "RL_TIMESTEPS": "200000",
-    "RL_PARALLEL_ENVS": "4",
-    "DEVICE": "auto",
-    "PHYSICS_QUALITY": "medium",
-    "SEED": "0",
-}
-
-STAGES = (
-    ("Stage 1: expert data", "data_collector"),
-    ("Stage 2: imitation learning", "train"),
-    ("Stage 3: reinforcement learning", "train_rl_vision"),
-    ("Stage 4: packaging", "package"),
+from pidog_gaits import results
+from pidog_gaits.pipeline_config import (
+    DATA_QUALITY,
+    EVAL_QUALITY,
+    INFERENCE_THREADS,
+    SETTINGS,
+    ConfigError,
+    PipelineConfig,
+    config_from_env,
+    config_from_file,
+    write_config_txt,
 )
 
+STATE_FILE = "logs/pipeline.json"
+PIPELINE_LOG = "logs/pipeline.log"
+HEARTBEAT_S = 5.0
+"""How often the time spent in a running step is saved (a SIGKILL loses at most this)."""
 
-class ConfigError(ValueError):
-    """A bad setting, named after its environment variable."""
+
+# --------------------------------------------------------------------------- the stages
+@dataclass(frozen=True)
+class Step:
+    """One child process of a stage: its command and the files that show it finished."""
+
+    name: str
+    module: str
+    argv: Callable[[Path, PipelineConfig], list[str]]
+    """Arguments after ``python -m pidog_gaits.<module>`` for an experiment directory."""
+    outputs: Callable[[Path], list[Path]]
+    """Files that must exist once the step succeeded."""
+    env: tuple[tuple[str, str], ...] = ()
+    """Extra environment variables of the child (shown in its command line)."""
 
 
 @dataclass(frozen=True)
-class PipelineConfig:
-    """The pipeline's settings, filled from environment variables (names as the seed's)."""
-
-    data_collection_duration_s: float
-    imitation_epochs: int
-    imitation_batch_size: int
-    rl_timesteps: int
-    rl_parallel_envs: int
-    device: str
-    physics_quality: str
-    seed: int
+class Stage:
+    number: int
+    key: str
+    title: str
+    log: str
+    steps: tuple[Step, ...]
 
 
-def _positive(name: str, value: str, kind=int):
-    try:
-        number = kind(value)
-    except ValueError:
-        raise ConfigError(f"{name}={value!r} is not a {kind.__name__}") from None
-    if number <= 0:
-        raise ConfigError(f"{name}={value!r} must be > 0")
-    return number
+def newest(paths, key=None) -> Path | None:
+    paths = list(paths)
+    return max(paths, key=key or (lambda p: p.stat().st_mtime)) if paths else None
 
 
-def config_from_env(env: dict[str, str] | None = None) -> PipelineConfig:
-    """Read and validate every setting before any work starts."""
-    env = dict(os.environ if env is None else env)
-    get = {k: env.get(k, v) for k, v in ENV_DEFAULTS.items()}
-    from pidog_gaits.sim.physics import PRESETS
+def data_file(root: Path) -> Path:
+    """Stage 1's data set: the file its last successful run wrote (else the newest)."""
+    state = load_state(root)
+    recorded = state.get("steps", {}).get("collect", {}).get("data_file")
+    if recorded and (root / recorded).is_file():
+        return root / recorded
+    found = newest((root / "data").glob("gait_data_enhanced_*.npz"))
+    return found or root / "data" / "gait_data_enhanced_*.npz"  # train.py takes a glob
 
-    if get["PHYSICS_QUALITY"] not in PRESETS:
-        raise ConfigError(
-            f"PHYSICS_QUALITY={get['PHYSICS_QUALITY']!r}: choose one of {', '.join(PRESETS)}"
-        )
-    if get["DEVICE"] not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"DEVICE={get['DEVICE']!r}: choose auto, cpu or cuda")
-    try:
-        seed = int(get["SEED"])
-    except ValueError:
-        raise ConfigError(f"SEED={get['SEED']!r} is not an int") from None
-    return PipelineConfig(
-        data_collection_duration_s=_positive(
-            "DATA_COLLECTION_DURATION", get["DATA_COLLECTION_DURATION"], float
-        ),
-        imitation_epochs=_positive("IMITATION_EPOCHS", get["IMITATION_EPOCHS"]),
-        imitation_batch_size=_positive("IMITATION_BATCH_SIZE", get["IMITATION_BATCH_SIZE"]),
-        rl_timesteps=_positive("RL_TIMESTEPS", get["RL_TIMESTEPS"]),
-        rl_parallel_envs=_positive("RL_PARALLEL_ENVS", get["RL_PARALLEL_ENVS"]),
-        device=get["DEVICE"],
-        physics_quality=get["PHYSICS_QUALITY"],
-        seed=seed,
+
+def _checkpoint_steps(path: Path) -> int:
+    match = re.search(r"(\d+)_steps", path.name)
+    return int(match.group(1)) if match else -1
+
+
+def latest_checkpoint(rl_dir: Path) -> Path | None:
+    """Newest whole PPO checkpoint in ``rl_dir/checkpoints``: a readable zip with its
+    normalization statistics beside it (a file torn by a crash is skipped)."""
+    candidates = sorted(
+        (rl_dir / "checkpoints").glob("*.zip"),
+        key=lambda p: (_checkpoint_steps(p), p.stat().st_mtime),
+        reverse=True,
+    )
+    for path in candidates:
+        try:
+            with zipfile.ZipFile(path) as zf:
+                if zf.testzip() is not None:
+                    continue
+        except (zipfile.BadZipFile, OSError):
+            continue
+        stats = path.with_name(path.name.replace("rl_model_", "rl_model_vecnormalize_", 1))
+        stats = stats.with_suffix(".pkl")
+        if stats.is_file() and stats.read_bytes()[-1:] == b".":  # a whole pickle ends in STOP
+            return path
+    return None
+
+
+def options(**values: object) -> list[str]:
+    """``--name value`` pairs from keywords (``batch_size`` -> ``--batch_size``, keys verbatim)."""
+    return [word for key, value in values.items() for word in (f"--{key}", str(value))]
+
+
+def _collect_argv(root: Path, c: PipelineConfig) -> list[str]:
+    return options(
+        duration=f"{c.data_collection_duration_s:g}",
+        output=root / "data",
+        quality=DATA_QUALITY,
+        seed=c.seed,
     )
 
 
-def versions() -> dict[str, str]:
-    import mujoco
-    import numpy
+def _train_argv(root: Path, c: PipelineConfig) -> list[str]:
+    return options(
+        data=data_file(root),
+        model=c.imitation_model,
+        epochs=c.imitation_epochs,
+        batch_size=c.imitation_batch_size,
+        device=c.resolved_device,
+        save_dir=root / "imitation_model",
+        seed=c.seed,
+    )
 
-    out = {
-        "python": platform.python_version(),
-        "mujoco": mujoco.__version__,
-        "numpy": numpy.__version__,
-    }
-    for name in ("torch", "stable_baselines3", "gymnasium"):
-        if importlib.util.find_spec(name):
-            out[name] = importlib.import_module(name).__version__
+
+def _rl_argv(root: Path, c: PipelineConfig) -> list[str]:
+    argv = options(
+        pretrained=root / "imitation_model" / "best_model.pth",
+        output=root / "rl_model",
+        timesteps=c.rl_timesteps,
+        envs=c.rl_parallel_envs,
+        device=c.resolved_device,
+        quality=c.physics_quality,
+        vision=c.vision,
+        seed=c.seed,
+        **{"reward-profile": c.reward_profile, "checkpoint-every": c.rl_checkpoint_every},
+    )
+    checkpoint = latest_checkpoint(root / "rl_model")
+    if checkpoint is not None:
+        argv += ["--resume", str(checkpoint)]
+    return argv
+
+
+def _eval_argv(root: Path, c: PipelineConfig) -> list[str]:
+    rl = root / "rl_model"
+    return options(
+        model=rl / "final_model.zip",
+        episodes=c.eval_episodes,
+        quality=EVAL_QUALITY,
+        seed=c.eval_seed,
+        json=rl / "eval.json",
+        video=rl / "eval.mp4",
+    )
+
+
+def _dir_argv(root: Path, c: PipelineConfig) -> list[str]:
+    return [str(root)]
+
+
+ONE_THREAD = (("OMP_NUM_THREADS", str(INFERENCE_THREADS)),)
+"""Stage 4 runs one observation at a time (evaluation, the export's check): one torch
+thread. Two threads on a busy 2-core CPU made those steps 4-15x slower (measured:
+export 40 s -> 9 s, one evaluation episode 71 s -> 18 s)."""
+
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        1,
+        "data_collection",
+        "expert data",
+        "logs/data_collection.log",
+        (Step("collect", "data_collector", _collect_argv, lambda r: [data_file(r)]),),
+    ),
+    Stage(
+        2,
+        "imitation_training",
+        "imitation learning",
+        "logs/imitation_training.log",
+        (
+            Step(
+                "train",
+                "train",
+                _train_argv,
+                lambda r: [
+                    r / "imitation_model" / n
+                    for n in ("best_model.pth", "final_model.pth", "history.json")
+                ],
+            ),
+        ),
+    ),
+    Stage(
+        3,
+        "rl_training",
+        "reinforcement learning (PPO)",
+        "logs/rl_training.log",
+        (
+            Step(
+                "rl",
+                "train_rl_vision",
+                _rl_argv,
+                lambda r: [r / "rl_model" / n for n in ("final_model.zip", "final_model.pth")],
+            ),
+        ),
+    ),
+    Stage(
+        4,
+        "packaging",
+        "evaluation, packaging, report",
+        "logs/packaging.log",
+        (
+            Step(
+                "evaluate",
+                "evaluate",
+                _eval_argv,
+                lambda r: [r / "rl_model" / "eval.json"],
+                env=ONE_THREAD,
+            ),
+            Step(
+                "package",
+                "package",
+                _dir_argv,
+                lambda r: [
+                    r / "final_model" / n
+                    for n in ("final_model.pth", "final_model.zip", "final_model.onnx", "README.md")
+                ],
+                env=ONE_THREAD,
+            ),
+            Step("report", "report", _dir_argv, lambda r: [r / "report.html"]),
+        ),
+    ),
+)
+
+
+def command(step: Step, root: Path, config: PipelineConfig) -> list[str]:
+    return [sys.executable, "-m", f"pidog_gaits.{step.module}", *step.argv(root, config)]
+
+
+def shell_line(argv: list[str], env: tuple[tuple[str, str], ...] = ()) -> str:
+    """A command as one would type it (``python3 -m ...``), for logs, README and SUMMARY."""
+    import shlex
+
+    words = ["python3" if a == sys.executable else shlex.quote(a) for a in argv]
+    return " ".join([f"{k}={shlex.quote(v)}" for k, v in env] + words)
+
+
+# --------------------------------------------------------------------------- state
+def load_state(root: Path) -> dict:
+    import json
+
+    path = root / STATE_FILE
     try:
-        out["git_commit"] = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parent,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        out["git_commit"] = "unknown"
-    return out
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return {"steps": {}, "runs": []}
 
 
-def write_config(path: Path, config: PipelineConfig) -> None:
-    lines = ["# pidog-gaits run configuration (what ran)"]
-    lines += [f"{k} = {v}" for k, v in asdict(config).items()]
-    lines += [f"version.{k} = {v}" for k, v in versions().items()]
-    path.write_text("\n".join(lines) + "\n")
+def save_state(root: Path, state: dict) -> None:
+    results.write_json_atomic(root / STATE_FILE, state)
 
 
-def showcase_expert_gaits(out_dir: Path, quality: str, seed: int) -> dict:
-    """Run every expert gait for 10 s: figures as JSON, the trot as a video."""
-    from pidog_gaits.gaits.library import GAITS
-    from pidog_gaits.sim.rollout import run_gait
+def step_done(root: Path, step: Step, state: dict) -> bool:
+    entry = state.get("steps", {}).get(step.name, {})
+    return entry.get("status") == "done" and all(p.is_file() for p in step.outputs(root))
 
-    figures = {}
-    for name, gait in GAITS.items():
-        video = out_dir / "trot_forward.mp4" if name == "trot_forward" else None
-        result = run_gait(gait, 10.0, quality=quality, seed=seed, video=video)
-        figures[name] = result.as_dict()
-        print(
-            f"  {name:14s} distance {result.distance_m:+.2f} m  yaw "
-            f"{result.yaw_rad:+.2f} rad  fell {result.fell}  ({result.realtime_factor:.0f}x)"
+
+def stage_seconds(stage: Stage, state: dict) -> float:
+    return sum(state.get("steps", {}).get(s.name, {}).get("seconds", 0.0) for s in stage.steps)
+
+
+# --------------------------------------------------------------------------- running a step
+class Interrupted(Exception):  # noqa: N818 - a signal, not an error
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum)
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class LogWriter:
+    """Appends a child's output to a log, keeping only the last state of ``\\r`` progress bars."""
+
+    def __init__(self, path: Path) -> None:
+        self.fh = open(path, "ab")  # noqa: SIM115 - closed in close()
+        self.pending = b""
+
+    def write(self, chunk: bytes) -> None:
+        *lines, self.pending = (self.pending + chunk).split(b"\n")
+        for line in lines:
+            self.fh.write(line.rstrip(b"\r").rsplit(b"\r", 1)[-1] + b"\n")
+        self.fh.flush()
+
+    def note(self, text: str) -> None:
+        self.write(text.encode() + b"\n")
+
+    def close(self) -> None:
+        if self.pending:
+            self.write(b"\n")
+        self.fh.close()
+
+
+def say(root: Path, text: str, log: LogWriter | None = None) -> None:
+    """Print a pipeline message and append it to logs/pipeline.log (and a stage log)."""
+    print(text, flush=True)
+    with open(root / PIPELINE_LOG, "a") as fh:
+        fh.write(f"{datetime.now():%Y-%m-%d %H:%M:%S} {text}\n")
+    if log is not None:
+        log.note(text)
+
+
+def run_step(root: Path, stage: Stage, step: Step, config: PipelineConfig, state: dict) -> int:
+    """Run one step as a child process, tee its output into the stage log; its exit code."""
+    argv = command(step, root, config)
+    log = LogWriter(root / stage.log)
+    entry = state["steps"].setdefault(step.name, {"seconds": 0.0, "attempts": 0})
+    entry.update(
+        status="running",
+        attempts=entry["attempts"] + 1,
+        command=shell_line(argv, step.env),
+        started=datetime.now().isoformat(timespec="seconds"),
+    )
+    before = {p.name for p in (root / "data").glob("*.npz")}
+    save_state(root, state)
+    say(root, f"$ {shell_line(argv, step.env)}", log)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TQDM_MININTERVAL="1", **dict(step.env))
+    env.setdefault("MUJOCO_GL", "egl")
+    start = last_beat = time.perf_counter()
+    seconds_before = entry["seconds"]
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent
+    )
+    fd = proc.stdout.fileno()
+    interrupted: Interrupted | None = None
+    try:
+        while True:
+            try:
+                ready, _, _ = select.select([fd], [], [], HEARTBEAT_S)
+                if ready:
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        break
+                    sys.stdout.buffer.write(chunk)
+                    sys.stdout.flush()
+                    log.write(chunk)
+                now = time.perf_counter()
+                if now - last_beat >= HEARTBEAT_S:
+                    entry["seconds"] = seconds_before + now - start
+                    save_state(root, state)
+                    last_beat = now
+            except (Interrupted, KeyboardInterrupt) as exc:
+                if interrupted is not None:  # a second Ctrl-C: stop the child now
+                    proc.kill()
+                    continue
+                interrupted = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
+                say(root, f"\n[pipeline] {interrupted} received: stopping {step.module} ...", log)
+                _forward(proc, interrupted.signum)
+        code = proc.wait()
+    finally:
+        entry["seconds"] = seconds_before + time.perf_counter() - start
+        log.close()
+    if interrupted is None and code == 0:
+        entry["status"] = "done"
+        if step.name == "collect":
+            new = [p for p in (root / "data").glob("*.npz") if p.name not in before]
+            found = newest(new)
+            if found:
+                entry["data_file"] = str(found.relative_to(root))
+    else:
+        entry["status"] = "interrupted" if interrupted else "failed"
+        entry["exit_code"] = code
+    save_state(root, state)
+    if interrupted is not None:
+        raise interrupted
+    return code
+
+
+def _forward(proc: subprocess.Popen, signum: int) -> None:
+    """Give the child a moment (a terminal Ctrl-C reached it too), then signal it."""
+    for sig, wait_s in ((None, 3.0), (signum, 20.0), (signal.SIGTERM, 10.0)):
+        if sig is not None and proc.poll() is None:
+            proc.send_signal(sig)
+        try:
+            proc.wait(timeout=wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    proc.kill()
+
+
+# --------------------------------------------------------------------------- the run
+def fmt_seconds(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def check_modules() -> None:
+    """Every stage's module must be installed before any work starts."""
+    import importlib.util
+
+    for stage in STAGES:
+        for step in stage.steps:
+            if importlib.util.find_spec(f"pidog_gaits.{step.module}") is None:
+                raise ConfigError(
+                    f"stage {stage.number} needs pidog_gaits.{step.module}, "
+                    "which this version of pidog-gaits does not have"
+                )
+
+
+def lock(root: Path) -> int:
+    """Hold an exclusive lock on the experiment directory while this process lives."""
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConfigError(f"another pipeline is running on {root}") from None
+    return fd
+
+
+def print_plan(root: Path, config: PipelineConfig, state: dict) -> None:
+    say(root, f"experiment: {root}")
+    say(
+        root,
+        "settings: "
+        + ", ".join(
+            f"{s.env}={getattr(config, s.field):g}"
+            if isinstance(getattr(config, s.field), float)
+            else f"{s.env}={getattr(config, s.field)}"
+            for s in SETTINGS
         )
-    (out_dir / "expert_gaits.json").write_text(json.dumps(figures, indent=2) + "\n")
-    return figures
+        + f", PRESET={config.preset} (device {config.resolved_device})",
+    )
+    for stage in STAGES:
+        done = all(step_done(root, s, state) for s in stage.steps)
+        say(root, f"  stage {stage.number}/4 {stage.title:32s} {'done' if done else 'to run'}")
+
+
+def run_stages(root: Path, config: PipelineConfig, state: dict) -> int:
+    total_start = time.perf_counter()
+    for stage in STAGES:
+        if all(step_done(root, s, state) for s in stage.steps):
+            continue
+        log_path = root / stage.log
+        banner = f"Stage {stage.number}/4: {stage.title}"
+        say(root, "\n" + "=" * 78 + f"\n{banner}   (log: {log_path})\n" + "=" * 78)
+        start = time.perf_counter()
+        for step in stage.steps:
+            if step_done(root, step, state):
+                continue
+            code = run_step(root, stage, step, config, state)
+            missing = [p for p in step.outputs(root) if not p.is_file()]
+            if code == 0 and missing:
+                state["steps"][step.name]["status"] = "failed"
+                save_state(root, state)
+                code = 1
+                say(
+                    root,
+                    f"[pipeline] {step.module} exited 0 but did not write "
+                    f"{', '.join(str(p) for p in missing)}",
+                )
+            if code != 0:
+                tail = (log_path.read_text(errors="replace").splitlines() or [""])[-15:]
+                say(root, "\n".join(["", *tail, ""]))
+                say(
+                    root,
+                    f"error: stage {stage.number} ({stage.title}) failed: {step.module} "
+                    f"exited with status {code}. Its log: {log_path}\n"
+                    f"Everything written so far is kept in {root}. After fixing the cause:\n"
+                    f"  ./train_production_pipeline.sh --resume {root}",
+                )
+                return 1
+        say(
+            root,
+            f"[pipeline] stage {stage.number} done in "
+            f"{fmt_seconds(time.perf_counter() - start)} (this run); "
+            f"elapsed {fmt_seconds(time.perf_counter() - total_start)}",
+        )
+    from pidog_gaits.package import write_summary
+
+    write_summary(root)
+    say(root, "\n" + (root / "SUMMARY.txt").read_text())
+    return 0
+
+
+def parse_args(argv: list[str], prog_name: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog=prog_name,
+        description="Run the four stages (expert data, imitation, PPO, evaluation and "
+        "packaging) into EXPERIMENTS_DIR/NAME_<timestamp>/. Settings come from environment "
+        "variables: " + ", ".join(["PRESET", *(s.env for s in SETTINGS)]) + " (see README).",
+    )
+    parser.add_argument("name", nargs="?", help="experiment name (letters, digits, - and _)")
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="EXPERIMENT_DIR",
+        help="continue that experiment from its first unfinished stage",
+    )
+    parser.add_argument(
+        "--experiments-dir",
+        type=Path,
+        default=Path("experiments"),
+        help="where new experiments go (default: ./experiments)",
+    )
+    args = parser.parse_args(argv)
+    if (args.name is None) == (args.resume is None):
+        parser.error("give an experiment NAME, or --resume EXPERIMENT_DIR")
+    if args.name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", args.name):
+        parser.error(f"NAME {args.name!r}: use letters, digits, '-', '_' and '.' (max 64)")
+    return args
+
+
+def prepare(args: argparse.Namespace) -> tuple[Path, PipelineConfig]:
+    """Check the settings, then create (or reopen) the experiment directory."""
+    if args.resume is not None:
+        root = args.resume.resolve()
+        if not root.is_dir():
+            raise ConfigError(f"--resume {args.resume}: no such directory")
+        config = config_from_file(root / "config.txt")
+        check_modules()
+        return root, config
+    config, sources = config_from_env()
+    check_modules()
+    root = (args.experiments_dir / f"{args.name}_{datetime.now():%Y%m%d_%H%M%S}").resolve()
+    root.mkdir(parents=True, exist_ok=False)
+    for sub in ("data", "imitation_model", "rl_model", "logs", "final_model"):
+        (root / sub).mkdir()
+    commands = {
+        f"{stage.number}.{step.name}": shell_line(command(step, root, config), step.env)
+        for stage in STAGES
+        for step in stage.steps
+    }
+    write_config_txt(root / "config.txt", config, sources, commands)
+    return root, config
 
 
 def main(argv: list[str] | None = None, prog_name: str = "pipeline") -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) != 1 or argv[0].startswith("-"):
-        print(f"usage: {prog_name} NAME", file=sys.stderr)
-        return 2
-    name = argv[0]
+    args = parse_args(list(sys.argv[1:] if argv is None else argv), prog_name)
     try:
-        config = config_from_env()
+        root, config = prepare(args)
+        lock_fd = lock(root)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    root = Path.cwd() / "experiments" / f"{name}_{datetime.now():%Y%m%d_%H%M%S}"
-    root.mkdir(parents=True, exist_ok=False)
-    write_config(root / "config.txt", config)
-    print(f"experiment: {root}")
-    start = time.perf_counter()
-    print("== Expert gaits (production physics) ==")
-    showcase_expert_gaits(root, "production", config.seed)
-    for title, module in STAGES:
-        built = importlib.util.find_spec(f"pidog_gaits.{module}") is not None
-        print(f"== {title}: {'built' if built else 'not built yet'} ==")
-    print(f"done in {time.perf_counter() - start:.0f} s; see {root}")
-    return 0
+    state = load_state(root)
+    state.setdefault("steps", {})
+    state.setdefault("runs", []).append(
+        {"started": datetime.now().isoformat(timespec="seconds"), "resume": args.resume is not None}
+    )
+    save_state(root, state)
+    if args.resume is not None:
+        ignored = [s.env for s in SETTINGS if os.environ.get(s.env)]
+        if ignored:
+            say(
+                root,
+                f"[pipeline] resuming with the settings in config.txt; ignoring "
+                f"{', '.join(ignored)} from the environment",
+            )
+    print_plan(root, config, state)
+    old = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return run_stages(root, config, state)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        name = exc if isinstance(exc, Interrupted) else "SIGINT"
+        say(
+            root,
+            f"\n[pipeline] stopped by {name}. Everything written so far is kept; continue with:"
+            f"\n  ./train_production_pipeline.sh --resume {root}",
+        )
+        return 130
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        os.close(lock_fd)
 
 
 if __name__ == "__main__":
