@@ -1,0 +1,135 @@
+"""Stop the real pipeline twice (Ctrl-C in stage 2, SIGKILL in stage 3), then --resume
+finishes it: finished stages are not re-run, stage 3 continues from its newest checkpoint,
+and nothing is lost beyond one checkpoint interval."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from _pipeline_run import SCRIPT, clean_env, run_pipeline, scratch_dir
+
+RESUME_ENV = {
+    "PRESET": "smoke",
+    "RL_TIMESTEPS": "8192",
+    "RL_CHECKPOINT_EVERY": "1024",
+    "EVAL_EPISODES": "1",
+    "SEED": "5",
+}
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def wait_for(predicate, timeout_s: float, what: str, proc: subprocess.Popen) -> None:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if predicate():
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"pipeline ended (exit {proc.returncode}) before {what}")
+        time.sleep(0.1)
+    proc.kill()
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def step_state(root: Path, step: str) -> dict:
+    try:
+        return json.loads((root / "logs/pipeline.json").read_text())["steps"].get(step, {})
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def test_interrupt_kill_and_resume():
+    experiments = scratch_dir("pidog_resume_")
+    env = clean_env(**RESUME_ENV)
+    proc = subprocess.Popen(
+        [str(SCRIPT), "resume_me", "--experiments-dir", str(experiments)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    roots = lambda: list(experiments.glob("resume_me_*"))  # noqa: E731
+    wait_for(lambda: roots(), 60, "the experiment directory", proc)
+    root = roots()[0]
+
+    # 1. Ctrl-C during stage 2: the pipeline stops the child and exits 130.
+    wait_for(lambda: step_state(root, "train").get("status") == "running", 120, "stage 2", proc)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert step_state(root, "collect")["status"] == "done"
+    assert step_state(root, "train")["status"] == "interrupted"
+    assert "--resume" in (root / "logs/pipeline.log").read_text()
+
+    # 2. Resume; SIGKILL the pipeline once stage 3 has written its first checkpoint.
+    proc = subprocess.Popen(
+        [str(SCRIPT), "--resume", str(root)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    first = root / "rl_model/checkpoints/rl_model_vecnormalize_1024_steps.pkl"
+    wait_for(first.is_file, 240, "the first stage 3 checkpoint", proc)
+    time.sleep(0.5)
+    stage3 = children(proc.pid)
+    assert stage3, "stage 3 runs as a child process"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    end = time.monotonic() + 20
+    while any(alive(p) for p in stage3) and time.monotonic() < end:
+        time.sleep(0.1)
+    assert not any(alive(p) for p in stage3), "stage 3 outlived the killed pipeline"
+    assert not (root / "rl_model/final_model.zip").exists(), "killed too late to test resume"
+    assert step_state(root, "rl")["status"] == "running"
+    checkpoints = sorted(
+        int(p.name.split("_")[2])
+        for p in (root / "rl_model/checkpoints").glob("rl_model_*_steps.zip")
+    )
+    newest_before = checkpoints[-1]
+
+    # 3. Resume again: stage 3 continues from its newest checkpoint, then stage 4.
+    run = run_pipeline(["--resume", str(root)], env=clean_env(RL_TIMESTEPS="999999"))
+    assert run.code == 0, run.output[-4000:]
+    assert "ignoring RL_TIMESTEPS" in run.output
+    rl_log = (root / "logs/rl_training.log").read_text()
+    assert f"--resume {root}/rl_model/checkpoints/rl_model_" in rl_log
+    assert "resumed from" in rl_log
+    state = json.loads((root / "logs/pipeline.json").read_text())["steps"]
+    assert state["collect"]["attempts"] == 1, "stage 1 must not run again"
+    assert state["train"]["attempts"] == 2
+    assert state["rl"]["attempts"] == 2
+    assert all(s["status"] == "done" for s in state.values())
+
+    from stable_baselines3 import PPO
+
+    ppo = PPO.load(root / "rl_model/final_model.zip", device="cpu")
+    assert ppo.num_timesteps == 8192, "the resumed run trains to the configured total"
+    resumed_from = int(rl_log.split("resumed from ")[1].split(" at ")[1].split()[0])
+    assert resumed_from >= newest_before, "resume starts at the newest checkpoint"
+    assert 8192 - resumed_from <= 8192 - newest_before
+
+    from pidog_gaits.report import tensorboard_scalars
+
+    curve = tensorboard_scalars(root / "rl_model/tensorboard")["rollout/ep_rew_mean"]
+    assert curve[-1][0] >= 8192 - 1024, "TensorBoard curves continue after the resume"
+    for path in ("SUMMARY.txt", "report.html", "final_model/final_model.onnx"):
+        assert (root / path).is_file()
+    assert "(2 attempts: resumed)" in (root / "SUMMARY.txt").read_text()
