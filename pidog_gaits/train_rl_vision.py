@@ -80,6 +80,8 @@ class RLConfig:
     reward_profile: str = rewards.DEFAULT_PROFILE
     randomize: bool = True
     """Domain randomization (``RandomizationRanges``) during training."""
+    randomization: RandomizationRanges | None = None
+    """Ranges to sample from instead of the defaults (sweeps set these)."""
     resume: str | None = None
     """A checkpoint .zip to continue (its vecnormalize .pkl is looked up beside it)."""
     n_steps: int = 256
@@ -116,7 +118,9 @@ class RLConfig:
             episode_steps=self.episode_steps,
             prior=self.resolved_prior(),
             pretrained=str(Path(self.pretrained).resolve()) if self.pretrained else None,
-            randomization=RandomizationRanges(enabled=self.randomize),
+            randomization=dataclasses.replace(
+                self.randomization or RandomizationRanges(), enabled=self.randomize
+            ),
             reward_profile=self.reward_profile,
         )
 
