@@ -38,6 +38,7 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
     with os.fdopen(fd, "w") as fh:
         json.dump(_clean(data), fh, indent=2)
         fh.write("\n")
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are for everyone to read
     os.replace(tmp, path)
 
 
