@@ -20,6 +20,7 @@ atomically when it improves), ``final_model.pth``, ``history.json``,
 from __future__ import annotations
 
 import glob
+import json
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -81,6 +82,8 @@ class GaitData:
     """Control step within the episode; consecutive steps form a sequence."""
     group: np.ndarray
     """Which named gait each sample is (the split is stratified by it)."""
+    group_names: list[str]
+    """Name of each group (the gait's name from the file's meta when it has one)."""
     files: list[str]
 
 
@@ -130,28 +133,51 @@ def _load_one(path: Path) -> dict[str, np.ndarray]:
 def load_gait_data(pattern: str) -> GaitData:
     """Read and check every file; ``DataError`` on the first problem."""
     parts = []
+    names: list[str] = []
     offset = 0
     for path in data_files(pattern):
         a = _load_one(path)
         episode = a["episode"].astype(np.int64)
         _, episode = np.unique(episode, return_inverse=True)
         step = a["step"].astype(np.int64) if "step" in a else _steps_from_order(episode)
-        if "gait" in a and a["gait"].shape == episode.shape:
-            group = a["gait"].astype(np.int64)
-        else:  # files without it: the named gait from (type, direction, sign of turn)
-            x = a["inputs"]
-            key = np.column_stack([np.rint(x[:, 0]), np.sign(x[:, 1]), np.sign(x[:, 2])])
-            _, group = np.unique(key, axis=0, return_inverse=True)
-        parts.append((a["inputs"], a["targets"], episode + offset, step, group, str(path)))
+        local_names, local_group = _gait_groups(a)
+        ids = np.array([_index(names, name) for name in local_names], dtype=np.int64)
+        parts.append((a["inputs"], a["targets"], episode + offset, step, ids[local_group], path))
         offset += int(episode.max()) + 1
     return GaitData(
         inputs=np.concatenate([p[0] for p in parts]).astype(np.float32),
         targets=np.concatenate([p[1] for p in parts]).astype(np.float32),
         episode=np.concatenate([p[2] for p in parts]),
         step=np.concatenate([p[3] for p in parts]),
-        group=np.concatenate([p[4].reshape(-1) for p in parts]),
-        files=[p[5] for p in parts],
+        group=np.concatenate([p[4] for p in parts]),
+        group_names=names,
+        files=[str(p[5]) for p in parts],
     )
+
+
+def _index(names: list[str], name: str) -> int:
+    if name not in names:
+        names.append(name)
+    return names.index(name)
+
+
+def _gait_groups(a: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
+    """(names, per-sample index into names): the file's named gaits when its meta lists
+    them, else one group per (gait_type, direction, sign of turn)."""
+    try:
+        gaits = json.loads(str(a["meta"]))["gaits"]
+        meta_names = [g if isinstance(g, str) else g["name"] for g in gaits]
+    except (KeyError, TypeError, ValueError):
+        meta_names = []
+    gait = a.get("gait")
+    if gait is not None and gait.shape == a["episode"].shape and meta_names:
+        gait = gait.astype(np.int64)
+        if gait.min() >= 0 and gait.max() < len(meta_names):
+            return meta_names, gait
+    x = a["inputs"]
+    key = np.column_stack([np.rint(x[:, 0]), np.sign(x[:, 1]), np.sign(x[:, 2])]).astype(int)
+    keys, group = np.unique(key, axis=0, return_inverse=True)
+    return [f"type{t}_dir{d:+d}_turn{u:+d}" for t, d, u in keys], group.reshape(-1)
 
 
 def _steps_from_order(episode: np.ndarray) -> np.ndarray:
@@ -406,13 +432,11 @@ def _summary(history: dict) -> dict:
 
 
 def _per_gait(model, data: GaitData, val_mask, seq_len, device) -> dict[str, float]:
+    """Validation MSE (rad^2) of each named gait."""
     out = {}
     for g in np.unique(data.group[val_mask]):
-        mask = val_mask & (data.group == g)
-        x, y, v = _tensors(data, mask, model, seq_len, device)
-        t = int(round(float(np.median(data.inputs[mask, 0]))))
-        name = f"{g}:{[k for k, v_ in GAIT_TYPES.items() if v_ == t][0]}"
-        out[name] = evaluate(model, x, y, v)[0]
+        x, y, v = _tensors(data, val_mask & (data.group == g), model, seq_len, device)
+        out[data.group_names[g]] = evaluate(model, x, y, v)[0]
     return out
 
 

@@ -78,6 +78,16 @@ def test_multiple_files_by_glob_and_folder(tmp_path):
     assert np.unique(by_glob.episode).size == 2 * 2 * len(GAITS)  # ids kept apart
 
 
+def test_files_without_gait_names_are_grouped_by_their_inputs(tmp_path):
+    a = write_gait_data(tmp_path / "full.npz", episodes=2)
+    bare = {k: a[k] for k in ("inputs", "targets", "episode")}
+    np.savez(tmp_path / "bare.npz", **bare)
+    data = tr.load_gait_data(str(tmp_path / "bare.npz"))
+    # turn_left and turn_right differ by the turn's sign; stand and sit by the type.
+    assert len(data.group_names) == len(GAITS)
+    np.testing.assert_array_equal(data.step[:3], [0, 1, 2])  # order taken as consecutive
+
+
 def test_training_writes_the_four_outputs(tmp_path, data_file):
     config = tr.TrainConfig(
         data=str(data_file), model="mlp", epochs=40, batch_size=128, save_dir=tmp_path
@@ -90,6 +100,7 @@ def test_training_writes_the_four_outputs(tmp_path, data_file):
     assert saved["best_val_loss"] == pytest.approx(min(saved["val_loss"]))
     assert saved["val_loss"][-1] < saved["val_loss"][0] / 10  # it learns
     assert set(saved["val_rmse_per_joint_rad"]) == set(JOINT_NAMES)
+    assert set(saved["val_loss_per_gait"]) == set(GAITS)
     assert history["interrupted"] is False
     ckpt = torch.load(tmp_path / "best_model.pth", weights_only=True)
     assert ckpt["training"]["epochs"] == saved["best_epoch"]
