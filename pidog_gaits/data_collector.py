@@ -39,9 +39,10 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from pidog_gaits.gaits.library import GAIT_TYPES, GAITS, INPUT_NAMES, GaitSpec, expert_targets
+from pidog_gaits.expert_episodes import EpisodeResult, EpisodeTask, run_episode
+from pidog_gaits.gaits.library import GAIT_TYPES, GAITS, INPUT_NAMES
 from pidog_gaits.robot import specs
-from pidog_gaits.sim.randomization import DomainParams, RandomizationRanges
+from pidog_gaits.sim.randomization import RandomizationRanges
 
 log = logging.getLogger("pidog_gaits.data_collector")  # not __name__: also under -m
 
@@ -55,6 +56,10 @@ MILD_RANGES = RandomizationRanges(
 )
 """Mild domain randomization: the expert must not fall, and sensor noise stays at the
 seed pipeline's sigmas (joint positions 0.01 rad, velocities 0.1 rad/s)."""
+
+
+MIN_SPLIT_EPISODE_S = 2.0
+"""Shortest episode worth splitting a one-episode gait into (s)."""
 
 
 @dataclass(frozen=True)
@@ -91,34 +96,6 @@ class CollectConfig:
     """Log file (the pipeline passes ``logs/data_collection.log``)."""
 
 
-@dataclass(frozen=True)
-class EpisodeTask:
-    """Everything one episode needs, drawn in the parent so workers only simulate."""
-
-    episode: int
-    gait: str
-    gait_index: int
-    seconds: float
-    quality: str
-    turn: float
-    start_phase: float
-    start_yaw_rad: float
-    start_joints_rad: tuple[float, ...]
-    params: DomainParams
-    record_offset_steps: int
-    burst_steps: int
-    burst_every_steps: int
-    seed: int
-
-
-@dataclass
-class EpisodeResult:
-    task: EpisodeTask
-    fell: bool
-    arrays: dict[str, np.ndarray]
-    """Sample arrays (empty when the robot fell)."""
-
-
 def resolve_workers(workers: int) -> int:
     if workers > 0:
         return workers
@@ -128,20 +105,14 @@ def resolve_workers(workers: int) -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def recorded_steps(task: EpisodeTask) -> np.ndarray:
-    """Control steps of ``task`` that are recorded: after the ramp, in bursts."""
-    from pidog_gaits.sim.rollout import RAMP_S
-
-    steps = round(task.seconds / specs.CONTROL_DT_S)
-    first = math.ceil(RAMP_S / specs.CONTROL_DT_S - 1e-9)
-    k = np.arange(first, steps)
-    since = k - first + task.record_offset_steps
-    return k[since % task.burst_every_steps < task.burst_steps]
-
-
-def command_of(gait: GaitSpec) -> np.ndarray:
-    """The velocity command the observation carries: the named gait's (see module doc)."""
-    return gait.command.astype(np.float32)
+def episode_lengths_s(config: CollectConfig) -> list[float]:
+    """Episodes of ``episode_s``, the last one taking what is left; a duration shorter
+    than two episodes still gives two (when each can record 1.4 s after the ramp), so
+    training can hold one out for validation."""
+    n = max(1, math.ceil(config.duration_s / config.episode_s - 1e-9))
+    if n == 1 and config.duration_s >= 2 * MIN_SPLIT_EPISODE_S:
+        return [config.duration_s / 2] * 2
+    return [min(config.episode_s, config.duration_s - j * config.episode_s) for j in range(n)]
 
 
 def plan_episodes(config: CollectConfig) -> list[EpisodeTask]:
@@ -152,9 +123,7 @@ def plan_episodes(config: CollectConfig) -> list[EpisodeTask]:
     stand = stand_targets()
     for gait_index, name in enumerate(config.gaits):
         gait = GAITS[name]
-        n = max(1, math.ceil(config.duration_s / config.episode_s - 1e-9))
-        for j in range(n):
-            seconds = min(config.episode_s, config.duration_s - j * config.episode_s)
+        for j, seconds in enumerate(episode_lengths_s(config)):
             episode = len(tasks)
             # Seeded by the gait's place in the library, not in config.gaits: a gait's
             # episodes are the same whichever other gaits are collected with it.
@@ -186,66 +155,6 @@ def plan_episodes(config: CollectConfig) -> list[EpisodeTask]:
                 )
             )
     return tasks
-
-
-_SIM_CACHE: dict[str, object] = {}
-
-
-def run_episode(task: EpisodeTask) -> EpisodeResult:
-    """Simulate one episode with the expert and return its recorded samples.
-
-    The observation of step k is read before the command of step k is sent, the order the
-    RL env uses: the policy sees the state, then acts.
-    """
-    from pidog_gaits.envs.observations import PROPRIO_DIM, flatten, read_parts
-    from pidog_gaits.sim.physics import PiDogSim
-    from pidog_gaits.sim.rollout import ramp_weight, stand_targets
-    from pidog_gaits.sim.sensors import Sensors
-
-    sim = _SIM_CACHE.get(task.quality)
-    if sim is None:
-        sim = _SIM_CACHE[task.quality] = PiDogSim(task.quality)
-    sim.apply_params(task.params)
-    start = np.asarray(task.start_joints_rad)
-    sim.reset(joint_targets_rad=start, yaw_rad=task.start_yaw_rad, settle_s=0.1)
-    rng = np.random.default_rng(task.seed)
-    sensors = Sensors(sim, rng, noise_scale=task.params.sensor_noise_scale)
-
-    gait = dataclasses.replace(GAITS[task.gait], turn=task.turn)
-    steps = round(task.seconds / specs.CONTROL_DT_S)
-    phases = (task.start_phase + np.arange(steps) * specs.CONTROL_DT_S / gait.period_s) % 1.0
-    inputs = gait.inputs(phases)
-    targets = expert_targets(inputs)
-    record = np.zeros(steps, dtype=bool)
-    record[recorded_steps(task)] = True
-    command = command_of(GAITS[task.gait])
-    stand = stand_targets()
-    sitting = gait.family == "sit"
-
-    obs, times = [], []
-    last_action = stand
-    for k in range(steps):
-        w = ramp_weight(sim.time_s)
-        action = targets[k] if w >= 1.0 else w * targets[k] + (1.0 - w) * stand
-        if record[k]:
-            obs.append(flatten(read_parts(sensors, last_action, command, phases[k])))
-            times.append(sim.time_s)
-        sim.step(action)
-        last_action = action
-        if sim.fallen(allow_body_contact=sitting):
-            return EpisodeResult(task, True, {})
-    idx = np.flatnonzero(record)
-    n = idx.size
-    arrays = {
-        "inputs": inputs[idx].astype(np.float32),
-        "targets": targets[idx].astype(np.float32),
-        "observations": np.asarray(obs, dtype=np.float32).reshape(n, PROPRIO_DIM),
-        "episode": np.full(n, task.episode, dtype=np.int64),
-        "gait": np.full(n, task.gait_index, dtype=np.int64),
-        "step": idx.astype(np.int64),
-        "time_s": np.asarray(times, dtype=np.float64),
-    }
-    return EpisodeResult(task, False, arrays)
 
 
 def _package_version() -> str:

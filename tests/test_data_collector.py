@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from pidog_gaits import data_collector as dc
+from pidog_gaits import expert_episodes as ee
 from pidog_gaits.envs.observations import OBS_PARTS, PROPRIO_DIM
 from pidog_gaits.gaits.library import GAITS, expert_targets
 from pidog_gaits.robot import specs
@@ -122,18 +123,24 @@ def test_plan_spreads_commands_and_start_states():
 
 def test_default_duration_gives_10_to_15k_samples():
     tasks = dc.plan_episodes(dc.CollectConfig())
-    n = sum(dc.recorded_steps(t).size for t in tasks)
+    n = sum(ee.recorded_steps(t).size for t in tasks)
     assert 10_000 <= n <= 15_000
     assert sum(t.seconds for t in tasks) == pytest.approx(120.0 * len(GAITS))
+
+
+def test_short_durations_still_give_two_episodes_per_gait():
+    assert dc.episode_lengths_s(dc.CollectConfig(duration_s=8.0)) == [4.0, 4.0]
+    assert dc.episode_lengths_s(dc.CollectConfig(duration_s=20.0)) == [8.0, 8.0, 4.0]
+    assert dc.episode_lengths_s(dc.CollectConfig(duration_s=1.0)) == [1.0]
 
 
 def test_a_fall_drops_the_episode():
     task = dc.plan_episodes(dc.CollectConfig(quality="fast", duration_s=2.0, episode_s=2.0))[0]
     weak = dataclasses.replace(task, params=task.params.replace(servo_torque_scale=0.05))
-    result = dc.run_episode(weak)
+    result = ee.run_episode(weak)
     assert result.fell is True
     assert result.arrays == {}
-    assert dc.run_episode(task).fell is False
+    assert ee.run_episode(task).fell is False
 
 
 def test_every_episode_falling_writes_nothing(tmp_path):
@@ -204,7 +211,7 @@ def test_cli_output_that_is_a_file_is_refused(tmp_path):
 
 def test_sample_rate_documented_matches_recording():
     tasks = dc.plan_episodes(dc.CollectConfig())
-    samples = sum(dc.recorded_steps(t).size for t in tasks)
+    samples = sum(ee.recorded_steps(t).size for t in tasks)
     first = math.ceil(RAMP_S / specs.CONTROL_DT_S) * specs.CONTROL_DT_S
     post_ramp_s = sum(t.seconds - first for t in tasks)
     assert samples / post_ramp_s == pytest.approx(50 / 3, rel=0.05)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from pidog_gaits import imitation_data as idata
 from pidog_gaits import train as tr
 from pidog_gaits.gaits.library import GAITS, expert_targets
 from pidog_gaits.neural_network import load_checkpoint
@@ -46,8 +47,8 @@ def data_file(tmp_path_factory):
 
 
 def test_split_is_by_episode_and_covers_every_gait(data_file):
-    data = tr.load_gait_data(str(data_file))
-    train_mask, val_mask = tr.split_by_episode(data, 0.25, seed=0)
+    data = idata.load_gait_data(str(data_file))
+    train_mask, val_mask = idata.split_by_episode(data, 0.25, seed=0)
     assert not (train_mask & val_mask).any() and (train_mask | val_mask).all()
     assert not set(data.episode[train_mask]) & set(data.episode[val_mask])
     for g in np.unique(data.group):
@@ -55,9 +56,9 @@ def test_split_is_by_episode_and_covers_every_gait(data_file):
 
 
 def test_windows_are_consecutive_steps_of_one_episode(data_file):
-    data = tr.load_gait_data(str(data_file))
+    data = idata.load_gait_data(str(data_file))
     mask = np.ones(data.episode.size, dtype=bool)
-    x, y, valid = tr.windows(data, mask, seq_len=16)
+    x, y, valid = idata.windows(data, mask, seq_len=16)
     assert valid.sum() == mask.sum()  # every sample in exactly one window
     np.testing.assert_allclose(y[valid], expert_targets(x[valid]), atol=1e-5)
     # Bursts are 20 long: windows of 16 then 4 real steps, the rest padding at the end.
@@ -72,8 +73,8 @@ def test_windows_are_consecutive_steps_of_one_episode(data_file):
 def test_multiple_files_by_glob_and_folder(tmp_path):
     write_gait_data(tmp_path / "a.npz", episodes=2, seed=1)
     write_gait_data(tmp_path / "b.npz", episodes=2, seed=2)
-    by_glob = tr.load_gait_data(str(tmp_path / "*.npz"))
-    by_dir = tr.load_gait_data(str(tmp_path))
+    by_glob = idata.load_gait_data(str(tmp_path / "*.npz"))
+    by_dir = idata.load_gait_data(str(tmp_path))
     assert len(by_glob.files) == 2 and by_glob.files == by_dir.files
     assert np.unique(by_glob.episode).size == 2 * 2 * len(GAITS)  # ids kept apart
 
@@ -82,7 +83,7 @@ def test_files_without_gait_names_are_grouped_by_their_inputs(tmp_path):
     a = write_gait_data(tmp_path / "full.npz", episodes=2)
     bare = {k: a[k] for k in ("inputs", "targets", "episode")}
     np.savez(tmp_path / "bare.npz", **bare)
-    data = tr.load_gait_data(str(tmp_path / "bare.npz"))
+    data = idata.load_gait_data(str(tmp_path / "bare.npz"))
     # turn_left and turn_right differ by the turn's sign; stand and sit by the type.
     assert len(data.group_names) == len(GAITS)
     np.testing.assert_array_equal(data.step[:3], [0, 1, 2])  # order taken as consecutive
@@ -105,8 +106,8 @@ def test_training_writes_the_four_outputs(tmp_path, data_file):
     ckpt = torch.load(tmp_path / "best_model.pth", weights_only=True)
     assert ckpt["training"]["epochs"] == saved["best_epoch"]
     # The best model reproduces its validation loss on the validation episodes.
-    data = tr.load_gait_data(str(data_file))
-    _, val = tr.split_by_episode(data, 0.2, 0)
+    data = idata.load_gait_data(str(data_file))
+    _, val = idata.split_by_episode(data, 0.2, 0)
     model, _ = load_checkpoint(tmp_path / "best_model.pth")
     with torch.no_grad():
         pred, _ = model(torch.as_tensor(data.inputs[val]))
@@ -169,7 +170,7 @@ def _one_episode(path):
         (None, [], "no data file"),
         (_corrupt, [], "not a readable .npz"),
         (_wrong_shapes, [], "inputs has shape (10, 3), expected (10, 4)"),
-        (_one_episode, [], "at least 2 episodes"),
+        (_one_episode, [], "needs a gait with 2 or more episodes"),
         ("good", ["--model", "transformer"], "unknown model 'transformer'"),
         ("good", ["--epochs", "0"], "must be >= 1"),
     ],
