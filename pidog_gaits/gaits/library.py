@@ -5,7 +5,7 @@ Gait input: ``[gait_type, direction, turn, phase]``
 * ``gait_type``: 0 stand, 1 sit, 2 walk, 3 trot (``GAIT_TYPES``);
 * ``direction``: +1 forward, -1 backward, 0 in place;
 * ``turn``: in [-1, 1], positive turns left;
-* ``phase``: in [0, 1) over exactly one cycle of that gait (walk 1.25 s, trot 0.54 s;
+* ``phase``: in [0, 1) over exactly one cycle of that gait (walk 1.25 s, trot 0.24 s;
   poses use a nominal 1 s cycle and ignore it).
 
 ``expert_targets(inputs)`` is the one function from input to the 12 joint targets (rad):
