@@ -318,21 +318,22 @@ def _dist_version(name: str) -> str:
 
 
 def git_commit() -> str:
+    """HEAD, with ``+dirty`` when tracked files changed or package files are not committed
+    (then the commit alone does not say what ran)."""
     repo = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=repo
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, check=True, cwd=repo
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=repo,
-        ).stdout
+
+    try:
+        head = git("rev-parse", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no")
+        untracked = git("ls-files", "--others", "--exclude-standard", "--", "pidog_gaits")
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
-    return head + ("+dirty" if dirty.strip() else "")
+    return head + ("+dirty" if changed or untracked else "")
 
 
 def reward_weights(profile: str) -> dict[str, float]:

@@ -3,9 +3,9 @@
 ``python3 -m pidog_gaits.report EXPERIMENT_DIR [--out PATH]`` (also ``pidog-gaits report``)
 draws the imitation loss curves (``imitation_model/history.json``), the PPO reward and
 velocity curves read from the TensorBoard event files (``rl_model/tensorboard/``), the
-evaluation table (``rl_model/eval.json``) and an animated GIF of the final policy walking
-(from ``rl_model/eval.mp4``). Images are embedded as base64, so the file can be mailed
-or opened offline on its own.
+evaluation table (``rl_model/eval.json``) and an animated WebP image of the final policy
+walking (the first evaluation episode, from ``rl_model/eval.mp4``). Images are embedded
+as base64, so the file can be mailed or opened offline on its own.
 """
 
 from __future__ import annotations
@@ -21,10 +21,14 @@ import typer
 
 from pidog_gaits.experiment import Experiment, fmt_value, load, settings_table
 
-GIF_SECONDS = 8.0
-"""Length of the embedded animation (s of the evaluation video)."""
-GIF_FPS = 12.5
-GIF_WIDTH_PX = 320
+ANIMATION_SECONDS = 10.0
+"""Length of the embedded animation (s of the evaluation video: one whole episode)."""
+ANIMATION_FPS = 12.5
+ANIMATION_WIDTH_PX = 320
+ANIMATION_QUALITY = 70
+"""WebP quality: a 10 s episode is ~0.5 MB (a GIF of the same frames: ~3.5 MB)."""
+SMOOTH_POINTS = 30
+"""RL curves are drawn raw (faint) and as a running mean over 1/SMOOTH_POINTS of the run."""
 
 
 # --------------------------------------------------------------------------- data
@@ -125,11 +129,9 @@ def rl_plots(
         for ax in axes.flat[len(panels) :]:
             ax.axis("off")
         for ax, (tag, title) in zip(axes.flat, panels, strict=False):
-            steps, values = zip(*scalars[tag], strict=True)
-            ax.plot(steps, values, marker="." if len(steps) < 30 else None)
+            _plot_curve(ax, scalars[tag])
             ax.set_title(f"{title}  [{tag}]", fontsize=10)
             ax.set_xlabel("environment steps")
-            ax.grid(alpha=0.3)
         fig.suptitle("Stage 3: PPO training (TensorBoard)")
         fig.tight_layout()
         main_png = _png(fig)
@@ -147,11 +149,9 @@ def rl_plots(
         for ax in axes.flat[len(terms) :]:
             ax.axis("off")
         for ax, tag in zip(axes.flat, terms, strict=False):
-            steps, values = zip(*scalars[tag], strict=True)
-            ax.plot(steps, values)
+            _plot_curve(ax, scalars[tag])
             ax.set_title(tag, fontsize=8)
             ax.tick_params(labelsize=7)
-            ax.grid(alpha=0.3)
         fig.suptitle("Reward terms (episode sums)")
         fig.tight_layout()
         terms_png = _png(fig)
@@ -159,31 +159,61 @@ def rl_plots(
     return main_png, terms_png, drawn
 
 
-def video_gif(video: Path) -> str | None:
-    """The first ``GIF_SECONDS`` of ``video`` as a small animated GIF, base64."""
+def video_animation(video: Path) -> str | None:
+    """The first ``ANIMATION_SECONDS`` of ``video`` as a small animated WebP, base64."""
     if not video.is_file():
         return None
     import imageio.v2 as imageio
     import numpy as np
+    from PIL import Image
 
     reader = imageio.get_reader(str(video))
     fps = float(reader.get_meta_data().get("fps", 25.0))
-    every = max(1, round(fps / GIF_FPS))
+    every = max(1, round(fps / ANIMATION_FPS))
     frames = []
     try:
         for i, frame in enumerate(reader):
-            if i >= GIF_SECONDS * fps:
+            if i >= ANIMATION_SECONDS * fps:
                 break
             if i % every == 0:
-                step = max(1, frame.shape[1] // GIF_WIDTH_PX)
-                frames.append(np.ascontiguousarray(frame[::step, ::step]))
+                step = max(1, frame.shape[1] // ANIMATION_WIDTH_PX)
+                frames.append(Image.fromarray(np.ascontiguousarray(frame[::step, ::step])))
     finally:
         reader.close()
     if not frames:
         return None
     buf = io.BytesIO()
-    imageio.mimsave(buf, frames, format="GIF", duration=1000.0 * every / fps, loop=0)
+    frames[0].save(
+        buf,
+        format="WEBP",
+        save_all=True,
+        append_images=frames[1:],
+        duration=round(1000.0 * every / fps),
+        loop=0,
+        quality=ANIMATION_QUALITY,
+    )
     return base64.b64encode(buf.getvalue()).decode()
+
+
+def _plot_curve(ax, points: list[tuple[int, float]]) -> None:
+    """Raw values faint, their running mean bold; steps in thousands."""
+    import numpy as np
+    from matplotlib.ticker import FuncFormatter
+
+    steps = np.array([p[0] for p in points], dtype=float)
+    values = np.array([p[1] for p in points], dtype=float)
+    window = max(1, len(values) // SMOOTH_POINTS)
+    if window > 1:
+        ax.plot(steps, values, color="C0", alpha=0.25, linewidth=0.8)
+        kernel = np.ones(window) / window
+        smooth = np.convolve(values, kernel, mode="valid")
+        ax.plot(steps[window - 1 :], smooth, color="C0", linewidth=1.8)
+    else:
+        ax.plot(steps, values, color="C0", marker="." if len(steps) < 30 else None)
+    ax.xaxis.set_major_formatter(
+        FuncFormatter(lambda x, _: f"{x / 1000:g}k" if abs(x) >= 1000 else f"{x:g}")
+    )
+    ax.grid(alpha=0.3)
 
 
 # --------------------------------------------------------------------------- html
@@ -226,7 +256,7 @@ def _table(header: list[str], rows: list[list[object]]) -> str:
 def _img(b64: str | None, alt: str, mime: str = "image/png") -> str:
     if b64 is None:
         return f"<p class='missing'>{html.escape(alt)}: not available</p>"
-    css = " class='anim'" if mime == "image/gif" else ""
+    css = " class='anim'" if mime == "image/webp" else ""
     return f"<img{css} alt='{html.escape(alt)}' src='data:{mime};base64,{b64}'>"
 
 
@@ -245,7 +275,7 @@ def render(exp: Experiment) -> str:
     if tb_dir.is_dir():
         scalars = tensorboard_scalars(tb_dir)
     rl_png, terms_png, _ = rl_plots(scalars)
-    gif = video_gif(exp.root / "rl_model" / "eval.mp4")
+    animation = video_animation(exp.root / "rl_model" / "eval.mp4")
     s = exp.settings
 
     def figure(key: str, unit: str = "", digits: int = 3) -> str:
@@ -302,8 +332,11 @@ def render(exp: Experiment) -> str:
         f"seed {html.escape(s.get('SEED', '?'))}; evaluated on production physics. "
         f"Directory <code>{html.escape(str(exp.root))}</code>"
     )
+    episodes_run = exp.eval_episodes()
+    ev_seed = episodes_run[0].get("seed", "?") if episodes_run else "?"
     walking = (
-        f"<div class='panel'>{_img(gif, 'evaluation video', 'image/gif')}</div>"
+        f"<div class='panel'>{_img(animation, 'evaluation video', 'image/webp')}"
+        f"<p>first evaluation episode (seed {ev_seed}), production physics</p></div>"
         "<div class='panel' style='flex:1;min-width:300px'>"
         f"<h3 style='margin-top:0'>Evaluation (rl_model/eval.json)</h3>{eval_html}</div>"
     )
@@ -319,7 +352,8 @@ def render(exp: Experiment) -> str:
         for c in curves
     )
     settings = _table(["variable", "value", "meaning"], [list(r) for r in settings_table(exp)])
-    versions = _table(["", ""], [[k, v] for k, v in exp.versions.items()])
+    versions = _table(["versions", ""], [[k, v] for k, v in exp.versions.items()])
+    derived = _table(["derived (config.txt)", ""], [[k, v] for k, v in exp.derived.items()])
     data = _table(["data (stage 1)", ""], data_rows)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>pidog-gaits: {title}</title>
@@ -336,8 +370,7 @@ def render(exp: Experiment) -> str:
 <div class="row"><div>{times}</div><div>{data}</div></div>
 <h2>Settings (config.txt)</h2>
 {settings}
-<h2>Versions</h2>
-{versions}
+<div class="row" style="margin-top:14px"><div>{derived}</div><div>{versions}</div></div>
 </main></body></html>
 """
 

@@ -133,3 +133,47 @@ def test_interrupt_kill_and_resume():
     for path in ("SUMMARY.txt", "report.html", "final_model/final_model.onnx"):
         assert (root / path).is_file()
     assert "(2 attempts: resumed)" in (root / "SUMMARY.txt").read_text()
+
+
+def test_latest_checkpoint_skips_torn_files(tmp_path):
+    """A crash while writing a checkpoint leaves a torn zip or pickle: take the one before."""
+    import zipfile
+
+    from pidog_gaits.pipeline import latest_checkpoint
+
+    ckpt = tmp_path / "checkpoints"
+    ckpt.mkdir()
+    assert latest_checkpoint(tmp_path) is None
+    for steps in (1000, 2000, 3000):
+        with zipfile.ZipFile(ckpt / f"rl_model_{steps}_steps.zip", "w") as zf:
+            zf.writestr("data", "x" * 100)
+        (ckpt / f"rl_model_vecnormalize_{steps}_steps.pkl").write_bytes(b"\x80\x04K\x01.")
+    assert latest_checkpoint(tmp_path).name == "rl_model_3000_steps.zip"
+    (ckpt / "rl_model_vecnormalize_3000_steps.pkl").write_bytes(b"\x80\x04K")  # torn pickle
+    assert latest_checkpoint(tmp_path).name == "rl_model_2000_steps.zip"
+    data = (ckpt / "rl_model_2000_steps.zip").read_bytes()
+    (ckpt / "rl_model_2000_steps.zip").write_bytes(data[: len(data) // 2])  # torn zip
+    assert latest_checkpoint(tmp_path).name == "rl_model_1000_steps.zip"
+
+
+def test_one_pipeline_per_experiment(tmp_path):
+    from pidog_gaits.pipeline import lock
+    from pidog_gaits.pipeline_config import ConfigError
+
+    fd = lock(tmp_path)
+    try:
+        with pytest.raises(ConfigError, match="another pipeline is running"):
+            lock(tmp_path)
+    finally:
+        os.close(fd)
+    os.close(lock(tmp_path))  # free again once the holder is gone
+
+
+def test_log_keeps_the_last_state_of_progress_bars(tmp_path):
+    from pidog_gaits.pipeline import LogWriter
+
+    log = LogWriter(tmp_path / "x.log")
+    log.write(b"start\n 10%|#  \r 50%|####")
+    log.write(b"#  \r100%|######|\nnext line\nno newline")
+    log.close()
+    assert (tmp_path / "x.log").read_text() == "start\n100%|######|\nnext line\nno newline\n"

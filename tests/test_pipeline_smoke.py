@@ -157,7 +157,7 @@ def test_summary_has_config_times_data_and_loss(run):
 
 def test_report_is_self_contained(run):
     html = (run.root / "report.html").read_text()
-    assert "data:image/gif;base64," in html, "no animation of the policy"
+    assert "data:image/webp;base64," in html, "no animation of the policy"
     assert html.count("data:image/png;base64,") >= 2, "loss and reward curves missing"
     assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", html), "external reference"
     assert "mean_forward_velocity_mps" in html
