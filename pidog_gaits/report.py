@@ -233,7 +233,8 @@ h2{margin:28px 0 10px;font-size:19px;border-bottom:2px solid #dde1e7;padding-bot
 img{max-width:100%} table{border-collapse:collapse;background:#fff;font-size:14px}
 td,th{padding:5px 10px;border-bottom:1px solid #e6e8ec;text-align:left} th{background:#eef0f4}
 td.n{text-align:right;font-variant-numeric:tabular-nums} code{font-size:13px}
-.missing{color:#a33} .scroll{overflow-x:auto;max-width:100%} img.anim{width:480px}
+.missing{color:#a33} .scroll{overflow-x:auto;flex:1;min-width:0} img.anim{width:480px}
+.scroll td,.scroll th{padding:4px 7px;font-size:13px}
 """
 
 
@@ -298,10 +299,8 @@ def render(exp: Experiment) -> str:
     if episodes:
         keys = [k for k in episodes[0] if isinstance(episodes[0][k], int | float | bool)]
         ep_table = (
-            "<h3>Per episode</h3>"
-            + _table(
-                ["#", *keys], [[i + 1, *(e.get(k) for k in keys)] for i, e in enumerate(episodes)]
-            )
+            "<div class='panel scroll'><h3 style='margin-top:0'>Per episode</h3>"
+            + _table(keys, [[e.get(k) for k in keys] for e in episodes])
             + "</div>"
         )
     eval_html = (
