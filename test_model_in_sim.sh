@@ -32,7 +32,8 @@ source scripts/ensure_venv.sh
 # on a busy 2-core CPU made each step several times slower (measured).
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 if [ "$VIEW" != "no" ] && [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
-    exec "$VENV_PY" -m pidog_gaits.watch --model "$MODEL" --episodes "$EPISODES"
+    # The viewer's window is GLFW: EGL rendering in the same process crashed at exit (Xvfb).
+    MUJOCO_GL=glfw exec "$VENV_PY" -m pidog_gaits.watch --model "$MODEL" --episodes "$EPISODES"
 fi
 if [ "$VIEW" != "no" ]; then
     echo "[test] no display found: recording a video instead of opening the viewer"

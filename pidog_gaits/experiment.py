@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pidog_gaits.pipeline import STAGES, data_file, load_state, stage_seconds
 from pidog_gaits.pipeline_config import SETTINGS, read_config_txt
+from pidog_gaits.pipeline_stages import STAGES, data_file, load_state, stage_seconds
 
 EVAL_KEYS_FIRST = (
     "mean_forward_velocity_mps",

@@ -139,7 +139,7 @@ def test_latest_checkpoint_skips_torn_files(tmp_path):
     """A crash while writing a checkpoint leaves a torn zip or pickle: take the one before."""
     import zipfile
 
-    from pidog_gaits.pipeline import latest_checkpoint
+    from pidog_gaits.pipeline_stages import latest_checkpoint
 
     ckpt = tmp_path / "checkpoints"
     ckpt.mkdir()

@@ -168,3 +168,45 @@ def test_model_readme_has_figures_and_commands(run):
     evaluation = json.loads((run.root / "rl_model/eval.json").read_text())
     assert f"{evaluation['mean_forward_velocity_mps']:.6g}" in readme
     assert "--backend pidog" in readme and "test_model_in_sim.sh" in readme
+
+
+def test_model_in_sim_headless_writes_video_and_metrics(run, tmp_path):
+    """./test_model_in_sim.sh MODEL.zip 1 no: an mp4 and the figures beside the model."""
+    import shutil
+    from pathlib import Path
+
+    model = tmp_path / "final_model.zip"
+    shutil.copy(run.root / "final_model/final_model.zip", model)
+    script = Path(__file__).resolve().parent.parent / "test_model_in_sim.sh"
+    proc = subprocess.run(
+        [str(script), str(model), "1", "no"], capture_output=True, text=True, timeout=240
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "mean_forward_velocity_mps" in proc.stdout
+    assert (tmp_path / "final_model_test.mp4").stat().st_size > 10_000
+    figures = json.loads((tmp_path / "final_model_test.json").read_text())
+    assert figures["quality"] == "production" and figures["episodes"] == 1
+    gazebo = script.with_name("test_model_in_gazebo.sh")
+    usage = subprocess.run([str(gazebo)], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "usage:" in usage.stderr
+
+
+@pytest.mark.slow
+def test_model_in_sim_viewer_with_a_display(run):
+    """With a display (Xvfb here) the script opens MuJoCo's viewer and plays the episodes."""
+    import shutil
+    from pathlib import Path
+
+    if shutil.which("xvfb-run") is None:
+        pytest.skip("xvfb-run not installed (apt-get install xvfb)")
+    script = Path(__file__).resolve().parent.parent / "test_model_in_sim.sh"
+    proc = subprocess.run(
+        ["xvfb-run", "-a", "-s", "-screen 0 1280x720x24", str(script),
+         str(run.root / "final_model/final_model.zip"), "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "episode 0 (seed 1000)" in proc.stdout
+    assert not list(run.root.glob("final_model/*_test.mp4")), "viewer mode records nothing"
