@@ -30,6 +30,7 @@ fi
 
 source scripts/ensure_venv.sh
 LOG="$(mktemp)"
+LOAD_START="$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo nan)"
 t0=$(date +%s%3N)
 set +e
 (cd "$RUN_DIR" && ./train_production_pipeline.sh "$NAME") 2>&1 | tee "$LOG"
@@ -43,14 +44,14 @@ if [ -z "$EXPERIMENT" ]; then
     exit 1
 fi
 
-"$VENV_PY" - "$EXPERIMENT" "$WALL_MS" "$SETUP_MS" "$CODE" "$OUT" "$FRESH" <<'EOF'
+"$VENV_PY" - "$EXPERIMENT" "$WALL_MS" "$SETUP_MS" "$CODE" "$OUT" "$FRESH" "$LOAD_START" <<'EOF'
 import json, os, platform, sys
 from pathlib import Path
 
 from pidog_gaits import results
 from pidog_gaits.experiment import load
 
-root, wall_ms, setup_ms, code, out, fresh = sys.argv[1:]
+root, wall_ms, setup_ms, code, out, fresh, load_start = sys.argv[1:]
 exp = load(root)
 cpu = "unknown"
 for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
@@ -71,11 +72,17 @@ figures = {
     "cpu_count": os.cpu_count(),
     "cpu_model": cpu,
     "platform": platform.platform(),
+    # The machine is shared: the load average says how much else ran at the time.
+    "load_avg_1m_start": float(load_start),
+    "load_avg_1m_end": os.getloadavg()[0],
     "git_commit": exp.versions.get("git_commit"),
     "evaluation": exp.eval_scalars(),
 }
 print()
-print(f"pipeline wall time per stage ({os.cpu_count()} CPUs, {cpu}, device {figures['device']})")
+print(
+    f"pipeline wall time per stage ({os.cpu_count()} CPUs, {cpu}, device {figures['device']}, "
+    f"load average {figures['load_avg_1m_start']:.1f} -> {figures['load_avg_1m_end']:.1f})"
+)
 for title, s in stages.items():
     print(f"  {title:34s} {s:7.1f} s  {s / 60:5.2f} min")
 print(f"  {'total (stages)':34s} {figures['total_stages_s']:7.1f} s  {figures['total_stages_s'] / 60:5.2f} min")

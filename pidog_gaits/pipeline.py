@@ -254,8 +254,10 @@ def run_stages(root: Path, config: PipelineConfig, state: dict) -> int:
                     f"{', '.join(str(p) for p in missing)}",
                 )
             if code != 0:
+                # The child's output is on the screen already; pipeline.log gets its end too.
                 tail = (log_path.read_text(errors="replace").splitlines() or [""])[-15:]
-                say(root, "\n".join(["", *tail, ""]))
+                with open(root / PIPELINE_LOG, "a") as fh:
+                    fh.write("\n".join(["[end of the stage log]", *tail, ""]))
                 say(
                     root,
                     f"error: stage {stage.number} ({stage.title}) failed: {step.module} "

@@ -177,3 +177,31 @@ def test_log_keeps_the_last_state_of_progress_bars(tmp_path):
     log.write(b"#  \r100%|######|\nnext line\nno newline")
     log.close()
     assert (tmp_path / "x.log").read_text() == "start\n100%|######|\nnext line\nno newline\n"
+
+
+def test_failing_stage_stops_naming_stage_and_log(tmp_path):
+    """A stage that fails (here stage 2 on a corrupt data file) stops the run with a message
+    naming the stage and its log, exits non-zero and keeps everything written."""
+    from pidog_gaits.pipeline_config import config_from_env, write_config_txt
+
+    root = tmp_path / "broken_20260101_000000"
+    for sub in ("data", "imitation_model", "rl_model", "logs", "final_model"):
+        (root / sub).mkdir(parents=True)
+    config, sources = config_from_env({"PRESET": "smoke"})
+    write_config_txt(root / "config.txt", config, sources)
+    npz = root / "data/gait_data_enhanced_20260101_000000.npz"
+    npz.write_bytes(b"not an npz")
+    state = {"steps": {"collect": {"status": "done", "seconds": 1.0, "attempts": 1,
+                                   "data_file": str(npz.relative_to(root))}}}  # fmt: skip
+    (root / "logs/pipeline.json").write_text(json.dumps(state))
+
+    run = run_pipeline(["--resume", str(root)], env=clean_env(), timeout_s=120)
+    assert run.code == 1
+    assert "error: stage 2 (imitation learning) failed" in run.output
+    assert f"Its log: {root}/logs/imitation_training.log" in run.output
+    assert f"--resume {root}" in run.output
+    log = (root / "logs/imitation_training.log").read_text()
+    assert "$ python3 -m pidog_gaits.train" in log and "error" in log.lower()
+    assert npz.read_bytes() == b"not an npz" and (root / "config.txt").is_file()
+    assert step_state(root, "train")["status"] == "failed"
+    assert not (root / "rl_model/final_model.zip").exists(), "later stages must not run"
