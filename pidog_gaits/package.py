@@ -30,8 +30,19 @@ def rel(exp: Experiment, path: Path) -> str:
         return str(path)
 
 
+def robot_caveat(exp: Experiment) -> str:
+    """Why this model may not run on the real robot as it is, or ''."""
+    if exp.settings.get("VISION") == "depth":
+        return (
+            ". NOTE: this policy sees a depth image, which PiDog's colour camera cannot give;"
+            " for the robot, train with VISION=rgb or VISION=none"
+        )
+    return ""
+
+
 def next_commands(exp: Experiment) -> list[tuple[str, str]]:
-    """(what, command) a user runs next, with this experiment's paths."""
+    """(what, command) a user runs next from the repository root, with this experiment's
+    paths; the robot's command runs on the robot, with the .onnx copied there."""
     final = exp.root / "final_model"
     eps = exp.settings.get("EVAL_EPISODES", "10")
     return [
@@ -41,21 +52,24 @@ def next_commands(exp: Experiment) -> list[tuple[str, str]]:
         ),
         (
             "evaluate it again on production physics (figures as JSON)",
-            f"python3 test_rl_model.py --model {rel(exp, final / 'final_model.zip')} "
+            f".venv/bin/python test_rl_model.py --model {rel(exp, final / 'final_model.zip')} "
             f"--episodes {eps} --quality {EVAL_QUALITY} --json -",
         ),
         (
             "run the deployable ONNX policy in the simulator",
-            f"python3 -m pidog_gaits.nn_controller --model {rel(exp, final / 'final_model.onnx')} "
+            ".venv/bin/python -m pidog_gaits.nn_controller --model "
+            f"{rel(exp, final / 'final_model.onnx')} "
             "--backend sim --seconds 10",
         ),
         (
-            "run it on the real PiDog (on the robot, SunFounder's pidog library installed)",
-            "python3 -m pidog_gaits.nn_controller --model final_model.onnx --backend pidog",
+            "on the real PiDog (SunFounder's pidog library installed): a dry run moves nothing;"
+            " then drop --dry-run" + robot_caveat(exp),
+            "python3 -m pidog_gaits.nn_controller --model final_model.onnx --backend pidog"
+            " --dry-run --seconds 5",
         ),
         (
             "watch the training curves",
-            f"tensorboard --logdir {rel(exp, exp.root / 'rl_model' / 'tensorboard')}",
+            f".venv/bin/tensorboard --logdir {rel(exp, exp.root / 'rl_model' / 'tensorboard')}",
         ),
         (
             "continue this experiment if a stage stopped",
