@@ -9,9 +9,9 @@ imitation model), on ``--quality`` physics (production by default), with domain
 randomization off: the world is nominal except what ``--set`` changes, so a figure names
 exactly the conditions it was measured in. Episode i is seeded ``seed + i``. Reports
 per-episode and mean ``mean_return``, ``mean_forward_velocity_mps``,
-``mean_episode_length``, ``falls``, ``collisions`` (contact onsets of the body or head
-with a box), ``foot_collisions`` (of a foot), ``energy_j`` (servo mechanical energy per
-episode).
+``mean_episode_length``, ``falls``, ``collisions`` (boxes the body or head touched, per
+episode, summed), ``foot_collisions`` (boxes only a foot touched), ``energy_j`` (servo
+mechanical energy per episode).
 """
 
 from __future__ import annotations

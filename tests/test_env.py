@@ -67,7 +67,7 @@ def test_reset_really_resets():
     assert env.sim.time_s == 0.0 and env._step == 0
     for key in first:
         np.testing.assert_array_equal(first[key], again[key])
-    assert env.episode_return == 0.0 and env.episode_collisions == 0
+    assert env.episode_return == 0.0 and env.boxes_hit == set()
 
 
 def test_vec_envs_are_independent_simulators():
@@ -230,6 +230,22 @@ def test_obstacles_are_placed_ahead_and_seen_by_the_camera():
     box_obs, _ = env.reset(seed=1, options={"obstacles": [(0.35, 0.0, 0.08, 0.1)]})
     assert box_obs["image"].mean() < open_obs["image"].mean() - 5
     assert box_obs["sonar"][0] < 0.4 < open_obs["sonar"][0]
+
+
+def test_walking_into_a_box_is_one_collision():
+    """The box stops the body or head (it is solid), and many bumps on it count once."""
+    env = PiDogEnv(fast_config(vision="none", num_obstacles=2, randomization=NOMINAL))
+    env.reset(seed=0, options={"obstacles": [(0.5, 0.0, 0.1, 0.1)], "yaw_rad": 0.7})
+    contact_steps = 0
+    for _ in range(250):
+        _, _, term, trunc, info = env.step(ZERO)
+        contact_steps += env.measure(ZERO).obstacle_contacts > 0
+        if term or trunc:
+            break
+    forward_m, _ = env.sim.start_frame_displacement_m()
+    assert forward_m < 0.45  # stopped at the box face (0.4 m ahead)
+    assert contact_steps > 3
+    assert env.episode_metrics(False)["collisions"] == 1
 
 
 def test_randomization_draws_within_ranges_and_options_fix_it():

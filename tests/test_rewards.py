@@ -141,10 +141,26 @@ def test_weighted_total_skips_zero_weights():
         sonar_m=0.1, obstacle_contacts=1, foot_obstacle_contacts=0, power_w=2.0,
         action=np.ones(12) * 0.1,
     )  # fmt: skip
-    reward = Reward({"upright": 2.0, "collision": -3.0, "alive": 0.0})
+    reward = Reward({"upright": 2.0, "collision": -3.0, "alive": 0.0}, floor=None)
     total, terms = reward(state)
     assert set(terms) == {"upright", "collision"}
     assert total == pytest.approx(2.0 * 0.9 - 3.0)
+
+
+def test_floor_keeps_a_pinned_robot_from_preferring_a_fall():
+    """Stuck against a box (costs every step) must not pay less than falling over."""
+    weights = {"alive": 0.5, "collision": -2.0, "sonar_proximity": -1.0, "fall": -20.0}
+    reward = Reward(weights)  # floor 0
+    pinned = StepState(
+        upright_cos=1.0, body_height_m=0.08, ang_vel_body_radps=np.zeros(3),
+        forward_velocity_mps=0.0, lateral_velocity_mps=0.0, command=np.array([0.3, 0.0]),
+        sonar_m=0.02, obstacle_contacts=2, foot_obstacle_contacts=0, power_w=1.0,
+        action=np.zeros(12),
+    )  # fmt: skip
+    total, terms = reward(pinned)
+    assert total == 0.0 and terms["collision"] == -2.0  # logged unfloored
+    fallen = StepState(**{**pinned.__dict__, "fell": True})
+    assert reward(fallen)[0] == pytest.approx(-20.0)  # the fall penalty is never floored
 
 
 def test_every_profile_names_only_known_terms_and_weights_the_issue_groups():

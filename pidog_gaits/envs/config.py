@@ -60,6 +60,8 @@ class EnvConfig:
     """Name (or YAML path) the weights came from; recorded for config.txt."""
     reward_weights: dict[str, float] | None = None
     """``{term: weight}``; ``None`` loads ``reward_profile``."""
+    reward_floor: float | None = 0.0
+    """Per-step reward floor before the fall penalty (``rewards.Reward``); ``None``: off."""
     random_heading: bool = True
     """Start facing a random direction (the forward axis is the body's, not world x)."""
 

@@ -92,7 +92,7 @@ class PiDogEnv(gym.Env):
         self.action_space = spaces.Box(-1.0, 1.0, (specs.NUM_JOINTS,), dtype=np.float32)
         self.sim = PiDogSim(cfg.quality, seed=0, num_obstacles=cfg.num_obstacles)
         self.sensors = Sensors(self.sim, self.np_random)
-        self.reward = Reward(cfg.weights())
+        self.reward = Reward(cfg.weights(), floor=cfg.reward_floor)
         self.reward_names = list(self.reward.names)
         self._scale = cfg.action_scale_rad()
         self._controller_for = make_controller_factory(cfg.prior, cfg.pretrained)
@@ -149,11 +149,10 @@ class PiDogEnv(gym.Env):
         self._step = 0
         self._targets = self.prior.targets[0].copy()
         self._action = np.zeros(specs.NUM_JOINTS)
-        self._touching = self._feet_touching = False
         self.episode_terms = dict.fromkeys(self.reward_names, 0.0)
         self.episode_return = 0.0
-        self.episode_collisions = 0
-        self.episode_foot_collisions = 0
+        self.boxes_hit: set[int] = set()  # obstacle geoms the body or head touched
+        self.boxes_footed: set[int] = set()  # obstacle geoms a foot touched
         self.episode_energy_j = 0.0
         self._episode_started = True
         return self._observe(), {"command_gait": gait_name, "prior_gait": self.prior.gait.name}
@@ -194,7 +193,8 @@ class PiDogEnv(gym.Env):
         """(body or head on the floor, non-foot contacts with boxes, foot contacts with boxes).
 
         Only the body, head and feet have collision geoms in the PiDog model (the leg links
-        are visual), so a leg or foot pushing into a box shows up as a foot contact.
+        are visual), so a leg or foot pushing into a box shows up as a foot contact. The
+        boxes touched are added to ``boxes_hit`` / ``boxes_footed``.
         """
         d = self.sim.data
         fell, nonfoot, feet = False, 0, 0
@@ -206,11 +206,13 @@ class PiDogEnv(gym.Env):
                 if g1 in fall_ids or g2 in fall_ids:
                     fell = True
             elif g1 in obstacles or g2 in obstacles:
-                other = g2 if g1 in obstacles else g1
+                box, other = (g1, g2) if g1 in obstacles else (g2, g1)
                 if other in self._foot_ids:
                     feet += 1
+                    self.boxes_footed.add(box)
                 elif other not in obstacles:
                     nonfoot += 1
+                    self.boxes_hit.add(box)
         return fell, nonfoot, feet
 
     # ------------------------------------------------------------------ step
@@ -231,16 +233,11 @@ class PiDogEnv(gym.Env):
         obs = self._observe()
 
         state = self.measure(action, sonar_m=float(obs["sonar"][0]))
-        nonfoot, feet, fell = state.obstacle_contacts, state.foot_obstacle_contacts, state.fell
+        fell = state.fell
         reward, terms = self.reward(state)
         for name, value in terms.items():
             self.episode_terms[name] += value
         self.episode_return += reward
-        if nonfoot and not self._touching:
-            self.episode_collisions += 1
-        if feet and not self._feet_touching:
-            self.episode_foot_collisions += 1
-        self._touching, self._feet_touching = nonfoot > 0, feet > 0
         self.episode_energy_j += state.power_w * specs.CONTROL_DT_S
         self._action = action
 
@@ -287,8 +284,8 @@ class PiDogEnv(gym.Env):
             "lateral_m": lateral_m,
             "mean_forward_velocity_mps": forward_m / seconds,
             "fell": bool(fell),
-            "collisions": self.episode_collisions,
-            "foot_collisions": self.episode_foot_collisions,
+            "collisions": len(self.boxes_hit),
+            "foot_collisions": len(self.boxes_footed - self.boxes_hit),
             "energy_j": self.episode_energy_j,
         }
 

@@ -82,6 +82,7 @@ def policy_file_dict(policy: MultiInputActorCriticPolicy, env_config: EnvConfig)
                 "channels": list(kwargs.get("channels", (8, 16, 16))),
             },
             "log_std_init": float(policy.log_std_init),
+            "use_sde": bool(policy.use_sde),
             "env": env_config.as_dict(),
             "action_scale_rad": env_config.action_scale_rad().tolist(),
         },
@@ -133,6 +134,7 @@ def load_policy(path: str | Path) -> tuple[MultiInputActorCriticPolicy, EnvConfi
         net_arch=kw["net_arch"],
         activation_fn=ACTIVATIONS[kw["activation"]],
         log_std_init=kw["log_std_init"],
+        use_sde=kw.get("use_sde", False),
         features_extractor_class=PiDogFeatures,
         features_extractor_kwargs={
             "image_features": kw["features"]["image_features"],

@@ -228,20 +228,33 @@ def load_profile(name_or_path: str) -> dict[str, float]:
     return check_weights(profiles[name_or_path])
 
 
+TERMINAL_TERMS = frozenset({"fall"})
+"""Terms paid once when an episode ends; never floored."""
+
+
 class Reward:
     """The weighted sum of the non-zero terms of ``weights``.
 
+    The per-step sum of the other terms is floored at ``floor`` (legged_gym's "only
+    positive rewards"): otherwise a robot pinned against a box, paying collision and
+    proximity costs every step, earns more by falling over and ending the episode.
+
     :param weights: ``{term name: weight}``; checked against ``REWARD_FUNCTIONS``.
+    :param floor: lowest per-step reward before the terminal terms; ``None`` for none.
     """
 
-    def __init__(self, weights: Mapping[str, float]) -> None:
+    def __init__(self, weights: Mapping[str, float], floor: float | None = 0.0) -> None:
         self.weights = check_weights(weights)
+        self.floor = floor
         self._active = [
             (name, REWARD_FUNCTIONS[name], w) for name, w in self.weights.items() if w != 0.0
         ]
         self.names = [name for name, _, _ in self._active]
 
     def __call__(self, state: StepState) -> tuple[float, dict[str, float]]:
-        """(total reward, weighted value of each active term)."""
+        """(total reward, weighted value of each active term, unfloored)."""
         terms = {name: w * fn(state) for name, fn, w in self._active}
-        return float(sum(terms.values())), terms
+        step = sum(v for k, v in terms.items() if k not in TERMINAL_TERMS)
+        if self.floor is not None:
+            step = max(self.floor, step)
+        return float(step + sum(terms.get(k, 0.0) for k in TERMINAL_TERMS)), terms

@@ -1,0 +1,122 @@
+"""Does the imitation model help stage 3? Same budget, same seed, different priors.
+
+Trains PPO with each prior (``imitation``: residual on the stage 2 model; ``none``: from
+scratch, wide action around the stand; optionally ``expert``) for ``--timesteps``, then
+evaluates every final policy and the imitation prior alone on production physics:
+open floor, the training obstacles, and a domain outside the training ranges. Writes
+``benchmarks/results/rl_compare.json`` and the reward curves to
+``benchmarks/results/rl_reward_curve.png``.
+
+    python benchmarks/rl_compare.py --pretrained imitation_model/best_model.pth \\
+        [--timesteps 200000] [--priors imitation,none] [--out /tmp/rl_compare]
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import typer  # noqa: E402
+
+from pidog_gaits.results import emit, write_json_atomic  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SHIFTED = ["friction=0.6", "servo_torque_scale=0.8", "latency_ms=40", "mass=1.2"]
+"""Each just outside its training range (friction 0.7-1.3, torque 0.85-1.15, latency
+0-30 ms, mass 0.85-1.15)."""
+CONDITIONS = {
+    "open_floor": {"obstacles": 0, "overrides": []},
+    "obstacles": {"obstacles": None, "overrides": []},
+    "shifted_all": {"obstacles": 0, "overrides": SHIFTED},
+    **{f"shifted_{s.split('=')[0]}": {"obstacles": 0, "overrides": [s]} for s in SHIFTED},
+}
+
+
+def evaluate_all(model: Path, episodes: int, zero_residual: bool = False) -> dict:
+    from pidog_gaits.evaluate import EvalConfig, evaluate
+
+    out = {}
+    for name, cond in CONDITIONS.items():
+        cfg = EvalConfig(model=str(model), episodes=episodes, obstacles=cond["obstacles"],
+                         overrides=cond["overrides"], zero_residual=zero_residual)  # fmt: skip
+        figures = evaluate(cfg)
+        out[name] = {k: v for k, v in figures.items() if k != "per_episode"}
+    return out
+
+
+def plot_curves(runs: dict[str, Path], png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pidog_gaits.envs.training_log import read_scalar
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.8), dpi=120)
+    for label, out in runs.items():
+        steps, values = read_scalar(out / "tensorboard", "rollout/ep_rew_mean")
+        ax.plot(steps, values, lw=1.5, label=label)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("mean episode return (100 episodes)")
+    ax.set_title("PPO on PiDog-v0: from the imitation model vs from scratch")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png)
+    plt.close(fig)
+
+
+def main(
+    pretrained: Path = typer.Option(..., help="Stage 2 imitation model (.pth)."),
+    timesteps: int = typer.Option(200_000, help="PPO steps per run."),
+    priors: str = typer.Option("imitation,none", help="Comma list: imitation, expert, none."),
+    out: Path = typer.Option(Path("/tmp/rl_compare"), help="Where the runs go."),
+    episodes: int = typer.Option(10, help="Evaluation episodes per condition."),
+    seed: int = typer.Option(0, help="Training seed (the same for every run)."),
+    train: bool = typer.Option(True, help="Train; --no-train re-evaluates existing runs."),
+    json_out: str = typer.Option(str(RESULTS / "rl_compare.json"), "--json"),
+    png: Path = typer.Option(RESULTS / "rl_reward_curve.png", help="Reward curves PNG."),
+) -> None:
+    """Train each prior with the same budget, evaluate, write JSON and the curves."""
+    from pidog_gaits.train_rl_vision import RLConfig
+    from pidog_gaits.train_rl_vision import train as train_rl
+
+    runs: dict[str, Path] = {}
+    figures: dict = {"timesteps": timesteps, "seed": seed, "shifted_domain": SHIFTED}
+    for prior in priors.split(","):
+        run_dir = out / prior
+        runs[prior] = run_dir
+        if train:
+            cfg = RLConfig(output=str(run_dir), timesteps=timesteps, seed=seed, prior=prior,
+                           pretrained=str(pretrained) if prior == "imitation" else None,
+                           progress_bar=False)  # fmt: skip
+            figures[f"{prior}_training"] = train_rl(cfg)
+        figures[prior] = evaluate_all(run_dir / "final_model.zip", episodes)
+    if "imitation" in runs:
+        figures["imitation_prior_alone"] = evaluate_all(
+            runs["imitation"] / "final_model.zip", episodes, zero_residual=True
+        )
+    plot_curves(runs, png)
+    figures["reward_curve_png"] = str(png)
+    rows = {}
+    for name in [*runs, "imitation_prior_alone"]:
+        if name not in figures:
+            continue
+        for cond, f in figures[name].items():
+            rows[f"{name}/{cond}"] = (
+                f"v {f['mean_forward_velocity_mps']:.3f} m/s, len {f['mean_episode_length']:.0f},"
+                f" falls {f['falls']}, collisions {f['collisions']}, return {f['mean_return']:.0f}"
+            )
+    emit(rows, None, title=f"from-imitation vs from-scratch, {timesteps} steps each")
+    if json_out == "-":
+        emit(figures, "-")
+    else:
+        write_json_atomic(json_out, figures)
+        print(f"wrote {json_out} and {png}")
+
+
+if __name__ == "__main__":
+    typer.run(main)
