@@ -80,6 +80,13 @@ def view(
     quality: str = typer.Option("medium", help="Physics preset."),
 ) -> None:
     """Open MuJoCo's interactive viewer on an expert gait (needs a display)."""
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        fail(
+            "no display found (DISPLAY is not set); the viewer needs a screen. "
+            "Headless, record a video instead: pidog-gaits gait NAME --video out.mp4"
+        )
+    # The viewer needs a windowing backend; EGL (our headless default) crashes it at exit.
+    os.environ["MUJOCO_GL"] = "glfw"
     from pidog_gaits.gaits.library import get_gait
     from pidog_gaits.sim.physics import get_preset
 
@@ -88,11 +95,6 @@ def view(
         get_preset(quality)
     except ValueError as exc:
         fail(str(exc))
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        fail(
-            "no display found (DISPLAY is not set); the viewer needs a screen. "
-            "Headless, record a video instead: pidog-gaits gait NAME --video out.mp4"
-        )
     from pidog_gaits.sim.viewer import play_gait
 
     play_gait(spec, quality)
@@ -106,6 +108,8 @@ STAGE_COMMANDS = {
     "eval": ("evaluate", "Evaluate an RL policy over N episodes."),
     "export": ("export", "Export a model to ONNX."),
     "report": ("report", "Write report.html for an experiment."),
+    "package": ("package", "Stage 4: package an experiment's final_model/ and SUMMARY.txt."),
+    "watch": ("watch", "Watch a policy in the viewer, or record it headless."),
     "pipeline": ("pipeline", "Run the four stages into experiments/NAME_<timestamp>/."),
     "controller": ("nn_controller", "Run a trained model on sim, the real PiDog, or ROS 2."),
     "sweep": ("sweep", "Ray Tune sweeps over PPO, reward and randomization settings."),
