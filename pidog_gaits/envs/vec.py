@@ -8,6 +8,8 @@ can. Both give the same episodes for the same seed, so the choice changes speed 
 
 from __future__ import annotations
 
+import signal
+import sys
 import time
 from collections.abc import Callable
 
@@ -21,12 +23,33 @@ from pidog_gaits.envs.pidog_env import PiDogEnv
 VEC_KINDS = ("auto", "dummy", "subproc")
 
 
+def die_with_parent() -> None:
+    """In a worker process: be killed when the parent dies, even by SIGKILL (Linux).
+
+    Forked workers hold each other's pipe ends, so none sees EOF when the trainer is
+    killed; without this they wait forever (the kill-and-resume test left two behind).
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def env_factory(config: EnvConfig, monitor: bool = True) -> Callable[[], PiDogEnv | Monitor]:
     """A picklable-enough thunk building one env (each call: a new simulator)."""
 
     def make():
         env = PiDogEnv(config)
         return Monitor(env) if monitor else env
+
+    return make
+
+
+def _in_worker(fn: Callable[[], PiDogEnv | Monitor]) -> Callable[[], PiDogEnv | Monitor]:
+    def make():
+        die_with_parent()
+        return fn()
 
     return make
 
@@ -39,7 +62,7 @@ def make_vec_env(config: EnvConfig, n_envs: int, kind: str = "dummy", seed: int 
     if kind == "dummy":
         venv: VecEnv = DummyVecEnv(fns)
     elif kind == "subproc":
-        venv = SubprocVecEnv(fns, start_method="fork")
+        venv = SubprocVecEnv([_in_worker(fn) for fn in fns], start_method="fork")
     else:
         raise ValueError(f"unknown vec env kind {kind!r}; choose dummy or subproc")
     venv.seed(seed)
