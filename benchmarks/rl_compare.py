@@ -8,7 +8,8 @@ open floor, the training obstacles, and a domain outside the training ranges. Wr
 ``benchmarks/results/rl_reward_curve.png``.
 
     python benchmarks/rl_compare.py --pretrained imitation_model/best_model.pth \\
-        [--timesteps 200000] [--priors imitation,none] [--out /tmp/rl_compare]
+        [--timesteps 200000] [--priors imitation,none] [--learning-rate 1e-4] \\
+        [--out /tmp/rl_compare] [--json benchmarks/results/rl_compare.json]
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def main(
     out: Path = typer.Option(Path("/tmp/rl_compare"), help="Where the runs go."),
     episodes: int = typer.Option(10, help="Evaluation episodes per condition."),
     seed: int = typer.Option(0, help="Training seed (the same for every run)."),
+    learning_rate: float = typer.Option(1e-4, help="PPO learning rate (every run)."),
     train: bool = typer.Option(True, help="Train; --no-train re-evaluates existing runs."),
     json_out: str = typer.Option(str(RESULTS / "rl_compare.json"), "--json"),
     png: Path = typer.Option(RESULTS / "rl_reward_curve.png", help="Reward curves PNG."),
@@ -85,14 +87,15 @@ def main(
     from pidog_gaits.train_rl_vision import train as train_rl
 
     runs: dict[str, Path] = {}
-    figures: dict = {"timesteps": timesteps, "seed": seed, "shifted_domain": SHIFTED}
+    figures: dict = {"timesteps": timesteps, "seed": seed, "learning_rate": learning_rate,
+                     "shifted_domain": SHIFTED}  # fmt: skip
     for prior in priors.split(","):
         run_dir = out / prior
         runs[prior] = run_dir
         if train:
             cfg = RLConfig(output=str(run_dir), timesteps=timesteps, seed=seed, prior=prior,
                            pretrained=str(pretrained) if prior == "imitation" else None,
-                           progress_bar=False)  # fmt: skip
+                           learning_rate=learning_rate, progress_bar=False)  # fmt: skip
             figures[f"{prior}_training"] = train_rl(cfg)
         figures[prior] = evaluate_all(run_dir / "final_model.zip", episodes)
     if "imitation" in runs:
