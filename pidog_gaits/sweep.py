@@ -241,8 +241,13 @@ def small_imitation_model(output: Path, seed: int) -> Path:
     if model.is_file():
         return model
     data_path, _ = collect(
-        CollectConfig(duration_s=12.0, output_dir=folder / "data", quality="fast", seed=seed,
-                      burst_every_steps=50)  # fmt: skip
+        CollectConfig(
+            duration_s=12.0,
+            output_dir=folder / "data",
+            quality="fast",
+            seed=seed,
+            burst_every_steps=50,
+        )  # fmt: skip
     )
     train(TrainConfig(data=str(data_path), model="mlp", epochs=150, batch_size=128,
                       device="cpu", save_dir=folder, seed=seed))  # fmt: skip
