@@ -47,7 +47,7 @@ def evaluate_all(model: Path, episodes: int, zero_residual: bool = False) -> dic
     return out
 
 
-def plot_curves(runs: dict[str, Path], png: Path) -> None:
+def plot_curves(runs: dict[str, Path], png: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -58,10 +58,10 @@ def plot_curves(runs: dict[str, Path], png: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 3.8), dpi=120)
     for label, out in runs.items():
         steps, values = read_scalar(out / "tensorboard", "rollout/ep_rew_mean")
-        ax.plot(steps, values, lw=1.5, label=label)
+        ax.plot(steps, values, lw=1.5, label={"none": "from scratch"}.get(label, label))
     ax.set_xlabel("environment steps")
     ax.set_ylabel("mean episode return (100 episodes)")
-    ax.set_title("PPO on PiDog-v0: from the imitation model vs from scratch")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -102,7 +102,10 @@ def main(
         figures["imitation_prior_alone"] = evaluate_all(
             runs["imitation"] / "final_model.zip", episodes, zero_residual=True
         )
-    plot_curves(runs, png)
+    labels = {"imitation": "from the imitation model", "none": "from scratch",
+              "expert": "from the expert"}  # fmt: skip
+    title = "PPO on PiDog-v0: " + " vs ".join(labels.get(p, p) for p in runs)
+    plot_curves(runs, png, f"{title} (lr {learning_rate:g})")
     figures["reward_curve_png"] = str(png)
     rows = {}
     for name in [*runs, "imitation_prior_alone"]:
