@@ -14,7 +14,7 @@ falls are dropped and counted.
 Samples are recorded in bursts of ``burst_steps`` consecutive control steps (50 Hz), one
 burst every ``burst_every_steps``: a third of the steps at the defaults, so 120 s per gait
 gives ~13k samples, while each burst stays a true 50 Hz sequence that the recurrent nets
-train on with the same step as in closed loop (``--duration`` x 7 gaits x 50 Hz / 3).
+train on with the same step as in closed loop (``--duration`` x 9 gaits x 50 Hz / 3).
 
 Per sample: ``inputs`` (4) ``[gait_type, direction, turn, phase]``; ``targets`` (12, rad),
 exactly ``expert_targets(inputs)``; ``observations`` (49), the RL policy's proprioceptive

@@ -60,15 +60,15 @@ class _Recurrent(nn.Module):
         return out.view(1, specs.NUM_JOINTS), h_out, c_out
 
 
-def lstm_state_shape(model: nn.Module) -> list[int]:
+def lstm_state_shape(model: nn.Module, batch: int = 1) -> list[int]:
     lstm = model.lstm
-    return [lstm.num_layers, 1, lstm.hidden_size]
+    return [lstm.num_layers, batch, lstm.hidden_size]
 
 
-def imitation_state_spec(model: nn.Module) -> list[dict]:
+def imitation_state_spec(model: nn.Module, batch: int = 1) -> list[dict]:
     if not getattr(model, "recurrent", False):
         return []
-    shape = lstm_state_shape(model)
+    shape = lstm_state_shape(model, batch)
     return [
         {"input": "h_in", "output": "h_out", "shape": shape},
         {"input": "c_in", "output": "c_out", "shape": shape},

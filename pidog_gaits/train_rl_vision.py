@@ -99,6 +99,11 @@ class RLConfig:
     """Initial log std of the action noise: exp(-2) = 0.135 of the residual's range, the
     most white noise the trot takes without falling on an open floor (of gSDE's weights
     with ``use_sde``; gSDE explored more but fell more: see the stage 3 notes)."""
+    steering: bool = True
+    """A 13th action, ``steer``, bends the prior gait's path (``EnvConfig.steering``)."""
+    steer_log_std_init: float = -1.0
+    """Initial log std of ``steer``'s noise: exp(-1) = 0.37, wider than the residuals',
+    since a steer the robot turns with is smoothed by the slow yaw (0.16 rad/s at 1)."""
     use_sde: bool = False
     """Generalized state-dependent exploration: noise held for ``sde_sample_freq`` steps."""
     sde_sample_freq: int = 8
@@ -125,6 +130,7 @@ class RLConfig:
             quality=self.quality,
             num_obstacles=self.obstacles,
             episode_steps=self.episode_steps,
+            steering=self.steering,
             prior=self.resolved_prior(),
             pretrained=str(Path(self.pretrained).resolve()) if self.pretrained else None,
             randomization=dataclasses.replace(
@@ -229,6 +235,7 @@ def train(cfg: RLConfig) -> dict:
     from pidog_gaits.envs.policy_file import save_policy
     from pidog_gaits.envs.training_log import TrainingLogCallback, plot_reward_curve
     from pidog_gaits.envs.vec import make_vec_env, pick_vec_env
+    from pidog_gaits.gaits.steering import STEER_INDEX
 
     env_cfg = validate(cfg)
     out = Path(cfg.output)
@@ -294,6 +301,9 @@ def train(cfg: RLConfig) -> dict:
             device=device,
             verbose=0,
         )
+        if env_cfg.steering and not cfg.use_sde:
+            with torch.no_grad():
+                model.policy.log_std[STEER_INDEX] = cfg.steer_log_std_init
     model.pidog_env_config = env_cfg.as_dict()  # saved inside every zip (SB3 keeps attributes)
     (out / "rl_config.json").write_text(json.dumps(record, indent=2) + "\n")
 
@@ -371,6 +381,8 @@ def cli(
     n_epochs: int = typer.Option(5, help="PPO epochs per rollout."),
     learning_rate: float = typer.Option(1e-4, help="Adam learning rate."),
     log_std_init: float = typer.Option(-2.0, help="Initial log std of the action noise."),
+    steering: bool = typer.Option(True, help="A 13th action that steers the prior gait."),
+    steer_log_std_init: float = typer.Option(-1.0, help="Initial log std of the steer noise."),
     use_sde: bool = typer.Option(False, help="State-dependent exploration (gSDE)."),
     sde_sample_freq: int = typer.Option(8, help="Steps between gSDE noise draws."),
     target_kl: float | None = typer.Option(None, help="Early-stop an update past this KL."),
@@ -413,6 +425,8 @@ def cli(
         n_epochs=n_epochs,
         learning_rate=learning_rate,
         log_std_init=log_std_init,
+        steering=steering,
+        steer_log_std_init=steer_log_std_init,
         use_sde=use_sde,
         sde_sample_freq=sde_sample_freq,
         target_kl=target_kl,

@@ -96,7 +96,7 @@ def ppo_policy(env_config, seed: int = 0, action_gain: float = 300.0, net=(32, 3
     torch.manual_seed(seed)
     policy = MultiInputActorCriticPolicy(
         observation_space(env_config),
-        spaces.Box(-1.0, 1.0, (12,), dtype=np.float32),
+        spaces.Box(-1.0, 1.0, (env_config.action_dim(),), dtype=np.float32),
         lr_schedule=lambda _: 0.0,
         net_arch={"pi": list(net), "vf": list(net)},
         features_extractor_class=PiDogFeatures,

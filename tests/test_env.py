@@ -20,7 +20,7 @@ from pidog_gaits.sim.physics import PRESETS
 from pidog_gaits.sim.randomization import DomainParams, RandomizationRanges
 
 NOMINAL = RandomizationRanges(enabled=False)
-ZERO = np.zeros(12, dtype=np.float32)
+ZERO = np.zeros(13, dtype=np.float32)  # 12 residuals + steer
 
 
 def fast_config(**changes) -> EnvConfig:
@@ -60,7 +60,7 @@ def test_reset_really_resets():
     first, _ = env.reset(seed=3)
     start_qpos = env.sim.data.qpos.copy()
     for _ in range(60):
-        env.step(np.full(12, 0.5, dtype=np.float32))
+        env.step(np.full(13, 0.5, dtype=np.float32))
     assert np.linalg.norm(env.sim.data.qpos[:3] - start_qpos[:3]) > 0.005
     again, _ = env.reset(seed=3)
     np.testing.assert_allclose(env.sim.data.qpos, start_qpos)
@@ -81,7 +81,7 @@ def test_vec_envs_are_independent_simulators():
     }
     assert len(boxes) == 4  # each env drew its own world
     before = [e.sim.data.qpos.copy() for e in envs]
-    envs[0].step(np.ones(12, dtype=np.float32))
+    envs[0].step(np.ones(13, dtype=np.float32))
     assert not np.array_equal(envs[0].sim.data.qpos, before[0])
     for e, q in zip(envs[1:], before[1:], strict=True):
         np.testing.assert_array_equal(e.sim.data.qpos, q)
@@ -118,7 +118,7 @@ def test_action_is_a_bounded_residual_on_the_prior():
     prior = env.prior.targets[k]
     scale = env.config.action_scale_rad()
     np.testing.assert_allclose(env.targets_for(ZERO), prior)
-    high = env.targets_for(np.full(12, 5.0))  # clipped to +1
+    high = env.targets_for(np.append(np.full(12, 5.0), 0.0))  # clipped to +1, no steer
     np.testing.assert_allclose(high, np.minimum(prior + scale, env.sim.joint_high))
     assert np.all(scale[:8] > 0) and np.all(scale[8:] == 0)  # head and tail hold the prior
 
@@ -152,7 +152,7 @@ class CountingController:
 
 def test_prior_sequence_equals_the_live_stateful_controller():
     gait = GAITS["trot_forward"]
-    seq = PriorSequence(gait, CountingController(), steps=80)
+    seq = PriorSequence(gait, lambda g: CountingController(), steps=80)
     live = CountingController()
     live.reset()
     stand = seq.targets[0]

@@ -100,6 +100,27 @@ def test_box_at_5cm_raises_the_sonar_penalty(env):
     assert term(env, "sonar_proximity") > 0.6
 
 
+def test_box_in_the_path_costs_more_as_it_nears_and_nothing_beside_it(env):
+    fresh(env)
+    assert term(env, "path_obstacle") == 0.0  # open floor
+    gid = int(env.sim.obstacle_geom_ids[0])
+    body = env.sim.body_pos_m.copy()
+    costs = []
+    for ahead_m in (1.2, 0.9, 0.6, 0.3):
+        world.place_box(env.sim.model, env.sim.data, gid, body + [ahead_m, 0.0, 0.0],
+                        [0.05, 0.05, 0.05])  # fmt: skip
+        costs.append(term(env, "path_obstacle"))
+    assert costs[0] == 0.0  # beyond the look-ahead
+    assert 0.0 < costs[1] < costs[2] < costs[3] <= 1.0
+    # The same box 0.6 m ahead but 0.15 m to the side (clear of the corridor): free.
+    world.place_box(env.sim.model, env.sim.data, gid, body + [0.6, 0.05 + 0.15, 0.0],
+                    [0.05, 0.05, 0.05])  # fmt: skip
+    assert term(env, "path_obstacle") == 0.0
+    world.place_box(env.sim.model, env.sim.data, gid, body + [-0.6, 0.0, 0.0],
+                    [0.05, 0.05, 0.05])  # fmt: skip
+    assert term(env, "path_obstacle") == 0.0  # behind
+
+
 def test_box_against_the_body_is_a_collision_and_foot_contact_is_not(env):
     fresh(env)
     assert term(env, "collision") == 0.0

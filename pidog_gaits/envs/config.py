@@ -19,6 +19,8 @@ from pidog_gaits.sim.physics import get_preset
 from pidog_gaits.sim.randomization import RandomizationRanges
 
 VISIONS = ("depth", "rgb", "none")
+HEADING_MAX_YAW_RADPS = 0.5
+"""Largest yaw-rate correction the heading hold commands (rad/s)."""
 PRIORS = ("imitation", "expert", "none")
 
 RESIDUAL_SCALE_RAD = (0.25,) * specs.NUM_LEG_JOINTS + (0.0,) * 4
@@ -64,6 +66,14 @@ class EnvConfig:
     """Per-step reward floor before the fall penalty (``rewards.Reward``); ``None``: off."""
     random_heading: bool = True
     """Start facing a random direction (the forward axis is the body's, not world x)."""
+    steering: bool = True
+    """Give the policy a 13th action, ``steer`` in [-1, 1], that bends the prior gait's
+    path (``gaits.steering``): how it turns away from a box. Without it the policy can
+    only bend the path through joint residuals, which PPO did not learn (issue 5)."""
+    heading_gain_per_s: float = 1.0
+    """Heading hold: the command's yaw rate is the gait's plus this gain times the heading
+    error from the episode's goal heading (clipped to ``HEADING_MAX_YAW_RADPS``), so the
+    policy sees which way is back on course after a detour (0: the gait's yaw rate)."""
 
     def replace(self, **changes) -> EnvConfig:
         return dataclasses.replace(self, **changes)
@@ -72,6 +82,10 @@ class EnvConfig:
         if self.reward_weights is not None:
             return rewards.check_weights(self.reward_weights)
         return rewards.load_profile(self.reward_profile)
+
+    def action_dim(self) -> int:
+        """12 joint residuals, plus ``steer`` when steering."""
+        return specs.NUM_JOINTS + (1 if self.steering else 0)
 
     def action_scale_rad(self) -> np.ndarray:
         scale = self.scratch_scale_rad if self.prior == "none" else self.residual_scale_rad
@@ -88,6 +102,8 @@ class EnvConfig:
         get_preset(self.quality)
         if self.num_obstacles < 0:
             raise ValueError("num_obstacles must be >= 0")
+        if self.heading_gain_per_s < 0:
+            raise ValueError("heading_gain_per_s must be >= 0")
         if self.episode_steps < 1:
             raise ValueError("episode_steps must be >= 1")
         if self.image_width_px < 8 or self.image_height_px < 8:

@@ -3,10 +3,13 @@
 One episode: the robot starts in its stand at the origin (random heading), a command is
 drawn, the gait nearest that command is the prior, boxes are scattered ahead, the domain
 parameters are drawn from the training ranges. Each step the action (12 values in
-[-1, 1]) becomes joint targets ``prior + scale * action`` (a bounded residual on the
-imitation model's or expert's targets; from scratch the prior is the stand pose and the
-scale wide), the simulator advances 20 ms, and the reward terms of ``rewards.py`` are
-summed with the profile's weights. A fall ends the episode; 500 steps truncate it.
+[-1, 1], plus ``steer`` with ``EnvConfig.steering``) becomes joint targets ``prior(steer)
++ scale * action[:12]`` (a bounded residual on the imitation model's or expert's targets,
+played at the turn ``steer`` asks for, ``gaits.steering``; from scratch the prior is the
+stand pose and the scale wide), the simulator advances 20 ms, and the reward terms of
+``rewards.py`` are summed with the profile's weights. A fall ends the episode; 500 steps
+truncate it. The command's yaw rate holds the episode's start heading (``_update_command``),
+so after steering round a box the policy is told which way is back on course.
 
 Observation (a dict; the non-image parts are ``observations.OBS_PARTS``, the same arrays
 stage 1 records): ``image`` (head camera, uint8 channels-first: depth scaled 0..2 m to
@@ -24,17 +27,22 @@ import numpy as np
 from gymnasium import spaces
 
 from pidog_gaits.envs import observations as obs_mod
-from pidog_gaits.envs.config import EnvConfig
+from pidog_gaits.envs import rewards
+from pidog_gaits.envs.config import HEADING_MAX_YAW_RADPS, EnvConfig
 from pidog_gaits.envs.prior import PriorSequence, gait_for_command, make_controller_factory
 from pidog_gaits.envs.rewards import Reward, StepState
 from pidog_gaits.gaits.library import GAITS
 from pidog_gaits.robot import specs
 from pidog_gaits.sim import world
-from pidog_gaits.sim.physics import PiDogSim
+from pidog_gaits.sim.physics import PiDogSim, wrap_angle, yaw_of_quat
 from pidog_gaits.sim.sensors import Sensors
 
 FALL_UPRIGHT_COS = 0.5
 """A fall: the body tilted past 60 deg (or the body or head touching the floor)."""
+
+
+BODY_FRONT_M = 0.14
+"""Body origin to the front of the head's collision geom (m), the robot's nose in the stand."""
 
 
 PART_BOUNDS: dict[str, tuple[np.ndarray, np.ndarray]] = {
@@ -89,7 +97,7 @@ class PiDogEnv(gym.Env):
         self.render_mode = render_mode
         cfg = self.config
         self.observation_space = observation_space(cfg)
-        self.action_space = spaces.Box(-1.0, 1.0, (specs.NUM_JOINTS,), dtype=np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, (cfg.action_dim(),), dtype=np.float32)
         self.sim = PiDogSim(cfg.quality, seed=0, num_obstacles=cfg.num_obstacles)
         self.sensors = Sensors(self.sim, self.np_random)
         self.reward = Reward(cfg.weights(), floor=cfg.reward_floor)
@@ -108,6 +116,7 @@ class PiDogEnv(gym.Env):
         self._floor = sim.floor_geom_id
         self._fall_ids = frozenset(sim.fall_geom_ids.tolist())
         self._obstacle_ids = frozenset(sim.obstacle_geom_ids.tolist())
+        self._obstacle_array = np.asarray(sim.obstacle_geom_ids, dtype=int)
         self._foot_ids = frozenset(sim.foot_geom_ids.tolist())
         self.params = self.sim.params
         self._step = 0
@@ -118,7 +127,8 @@ class PiDogEnv(gym.Env):
         seq = self._priors.get(gait_name)
         if seq is None:
             gait = GAITS[gait_name]
-            seq = PriorSequence(gait, self._controller_for(gait), self.config.episode_steps)
+            cfg = self.config
+            seq = PriorSequence(gait, self._controller_for, cfg.episode_steps, cfg.steering)
             self._priors[gait_name] = seq
         return seq
 
@@ -142,13 +152,16 @@ class PiDogEnv(gym.Env):
             options.get("command_gait")
             or cfg.command_gaits[int(rng.integers(len(cfg.command_gaits)))]
         )
-        self.command = GAITS[gait_name].command.astype(np.float32)
-        self.prior = self._prior_for(gait_for_command(self.command).name)
+        self.gait_command = GAITS[gait_name].command.astype(np.float32)
+        self.command = self.gait_command.copy()
+        self.prior = self._prior_for(gait_for_command(self.gait_command).name)
         self.sim.reset(self.prior.targets[0], yaw_rad=yaw)
+        self.goal_yaw_rad = float(yaw)
         self._place_obstacles(options.get("obstacles"), yaw)
         self._step = 0
         self._targets = self.prior.targets[0].copy()
-        self._action = np.zeros(specs.NUM_JOINTS)
+        self._action = np.zeros(cfg.action_dim())
+        self._update_command()
         self.episode_terms = dict.fromkeys(self.reward_names, 0.0)
         self.episode_return = 0.0
         self.boxes_hit: set[int] = set()  # obstacle geoms the body or head touched
@@ -172,6 +185,18 @@ class PiDogEnv(gym.Env):
         for gid, (ahead, left, half, half_h) in zip(sim.obstacle_geom_ids, boxes, strict=False):
             center = [c * ahead - s * left, s * ahead + c * left, half_h]
             world.place_box(sim.model, sim.data, int(gid), center, [half, half, half_h])
+
+    def _update_command(self) -> None:
+        """Heading hold: the goal heading turns at the gait's yaw rate; the command's yaw
+        rate adds a correction towards it (``EnvConfig.heading_gain_per_s``)."""
+        gain = self.config.heading_gain_per_s
+        if gain <= 0.0:
+            return
+        t_s = self._step * specs.CONTROL_DT_S
+        goal = self.goal_yaw_rad + float(self.gait_command[1]) * t_s
+        error = wrap_angle(goal - yaw_of_quat(self.sim.body_quat))
+        correction = min(HEADING_MAX_YAW_RADPS, max(-HEADING_MAX_YAW_RADPS, gain * error))
+        self.command[1] = self.gait_command[1] + correction
 
     def _observe(self) -> dict[str, np.ndarray]:
         k = min(self._step, len(self.prior) - 1)
@@ -220,16 +245,19 @@ class PiDogEnv(gym.Env):
         """Joint targets (rad) the action asks for at the current step."""
         k = min(self._step, len(self.prior) - 1)
         a = np.minimum(np.maximum(action, -1.0), 1.0)
-        targets = self.prior.targets[k] + self._scale * a
+        n = specs.NUM_JOINTS
+        prior = self.prior.steered(k, float(a[n])) if a.size > n else self.prior.targets[k]
+        targets = prior + self._scale * a[:n]
         return np.minimum(np.maximum(targets, self._joint_low), self._joint_high)
 
     def step(self, action: np.ndarray):
         if not self._episode_started:
             raise RuntimeError("call reset() before step()")
-        action = np.asarray(action, dtype=float).reshape(specs.NUM_JOINTS)
+        action = np.asarray(action, dtype=float).reshape(self.action_space.shape)
         self._targets = self.targets_for(action)
         self.sim.step(self._targets)
         self._step += 1
+        self._update_command()
         obs = self._observe()
 
         state = self.measure(action, sonar_m=float(obs["sonar"][0]))
@@ -271,7 +299,30 @@ class PiDogEnv(gym.Env):
             action=np.asarray(action, dtype=float),
             last_action=self._action,
             fell=fell_contact or upright_cos < FALL_UPRIGHT_COS,
+            path_obstacle_m=self.path_obstacle_m(),
         )
+
+    def path_obstacle_m(self) -> float:
+        """Free distance (m) from the body's front to the nearest box in its path corridor
+        (``rewards.PATH_HALF_WIDTH_M``); inf if none. True positions: for the reward only."""
+        m, sim = self.sim.model, self.sim
+        ids = self._obstacle_array
+        if ids.size == 0:
+            return math.inf
+        centers = m.geom_pos[ids]
+        placed = centers[:, 2] > 0.0  # unused boxes wait under the floor
+        if not placed.any():
+            return math.inf
+        rot = sim.body_rotation
+        rel = centers[placed, :2] - sim.body_pos_m[:2]
+        ahead = rel @ rot[:2, 0]
+        lateral = rel @ rot[:2, 1]
+        half = m.geom_size[ids[placed], :2].max(axis=1)
+        in_path = (np.abs(lateral) < half + rewards.PATH_HALF_WIDTH_M) & (ahead > 0.0)
+        if not in_path.any():
+            return math.inf
+        free = ahead[in_path] - half[in_path] - BODY_FRONT_M
+        return float(max(0.0, free.min()))
 
     def episode_metrics(self, fell: bool) -> dict[str, float]:
         """What the episode so far did, in SI units (the evaluation's per-episode row)."""

@@ -129,7 +129,7 @@ def load_policy(path: str | Path) -> tuple[MultiInputActorCriticPolicy, EnvConfi
         raise ValueError(f"{path}: input_spec does not match its env config")
     policy = MultiInputActorCriticPolicy(
         obs_space,
-        spaces.Box(-1.0, 1.0, (specs.NUM_JOINTS,), dtype=np.float32),
+        spaces.Box(-1.0, 1.0, (env_config.action_dim(),), dtype=np.float32),
         lr_schedule=lambda _: 0.0,
         net_arch=kw["net_arch"],
         activation_fn=ACTIVATIONS[kw["activation"]],

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from pidog_gaits.gaits import steering as steering_mod
 from pidog_gaits.gaits.library import GAITS, GaitSpec
 from pidog_gaits.robot import specs
 from pidog_gaits.sim.rollout import ExpertController, GaitController, ramp_weight, stand_targets
@@ -77,28 +78,59 @@ class PriorSequence:
     """The prior's targets and gait phase for each control step of an episode.
 
     Starts in the stand and blends into the gait over ``RAMP_S`` like ``run_gait``, so the
-    prior alone reproduces the stage 1-2 rollouts.
+    prior alone reproduces the stage 1-2 rollouts. With ``steering`` it also holds the
+    gait at the three knot turns (``gaits.steering``), so ``steered(k, steer)`` serves the
+    targets for any steer as a blend of three precomputed rows.
 
     :param gait: the gait the command picked.
-    :param controller: a ``GaitController``, or ``None`` for the stand pose throughout.
+    :param controller_for: ``gait -> GaitController`` (``None`` for the stand pose).
     :param steps: episode length in control steps.
+    :param steering: also precompute the knot turns.
     """
 
-    def __init__(self, gait: GaitSpec, controller: GaitController | None, steps: int) -> None:
+    def __init__(
+        self,
+        gait: GaitSpec,
+        controller_for: Callable[[GaitSpec], GaitController | None],
+        steps: int,
+        steering: bool = False,
+    ) -> None:
         self.gait = gait
         dphase = specs.CONTROL_DT_S / gait.period_s
         self.phases = np.mod(np.arange(steps + 1) * dphase, 1.0)
+        self.targets = self._run(gait, controller_for(gait), steps)
+        self.knots: np.ndarray | None = None
+        """(steps + 1, 3, 12): the targets at ``steering.TURN_KNOTS``."""
+        if steering:
+            self.knots = np.stack(
+                [self._run(g, controller_for(g), steps) for g in steering_mod.knot_gaits(gait)],
+                axis=1,
+            )
+
+    def _run(self, gait: GaitSpec, controller: GaitController | None, steps: int) -> np.ndarray:
         stand = stand_targets()
         targets = np.tile(stand, (steps + 1, 1))
-        if controller is not None:
-            with _one_torch_thread():
-                controller.reset()
-                inputs = gait.inputs(self.phases)
-                for k in range(steps + 1):
-                    w = ramp_weight(k * specs.CONTROL_DT_S)
-                    t = np.asarray(controller(inputs[k]), dtype=float)
-                    targets[k] = w * t + (1.0 - w) * stand
-        self.targets = targets
+        if controller is None:
+            return targets
+        with _one_torch_thread():
+            controller.reset()
+            inputs = gait.inputs(self.phases)
+            for k in range(steps + 1):
+                w = ramp_weight(k * specs.CONTROL_DT_S)
+                t = np.asarray(controller(inputs[k]), dtype=float)
+                targets[k] = w * t + (1.0 - w) * stand
+        return targets
+
+    def steered(self, k: int, steer: float) -> np.ndarray:
+        """Targets (12, rad) at step ``k`` for ``steer`` in [-1, 1] (``gaits.steering``)."""
+        if self.knots is None:
+            return self.targets[k]
+        turn = steering_mod.steered_turn(self.gait.turn, steer)
+        right, straight, left = self.knots[k]
+        # knot_weights spelled out: this runs every env step.
+        if turn >= 0.0:
+            return straight + turn * (left - straight)
+        return straight - turn * (right - straight)
 
     def __len__(self) -> int:
         return len(self.phases)

@@ -35,6 +35,12 @@ SONAR_SAFE_M = 0.40
 """Ultrasonic range below which ``sonar_proximity`` starts to cost (m): about 1.2 s ahead
 at trot speed. On an open floor the beam meets the floor at 0.65 m or more while trotting
 (1.6 m standing), so only obstacles come this close."""
+PATH_LOOKAHEAD_M = 1.0
+"""``path_obstacle`` starts to cost when a box in the robot's path is this close (m):
+about 3 s at trot speed, the time a full steer (~0.16 rad/s) needs to clear a box."""
+PATH_HALF_WIDTH_M = 0.07
+"""Half-width of the path corridor (m): the hips are 49 mm either side of the centre
+line and the feet land a little outside them."""
 FORWARD_VELOCITY_CAP_MPS = 1.0
 """``forward_velocity`` is clipped to +-this, so a physics glitch cannot pay off."""
 
@@ -67,6 +73,9 @@ class StepState:
     last_action: np.ndarray = field(default_factory=lambda: np.zeros(12))
     """The policy's action the step before."""
     fell: bool = False
+    path_obstacle_m: float = math.inf
+    """Free distance (m) ahead of the body's front to the nearest box in its path corridor
+    (``PATH_HALF_WIDTH_M`` either side of the centre line); inf when the path is clear."""
 
 
 # --------------------------------------------------------------------------- terms
@@ -118,6 +127,13 @@ def sonar_proximity(s: StepState) -> float:
     return max(0.0, (SONAR_SAFE_M - s.sonar_m) / SONAR_SAFE_M)
 
 
+def path_obstacle(s: StepState) -> float:
+    """Cost in [0, 1]: how close the nearest box in the robot's path is, within
+    ``PATH_LOOKAHEAD_M`` (obstacles). It uses the true box positions (training only) and
+    starts seconds before the sonar or a contact would, when a steer can still miss it."""
+    return max(0.0, 1.0 - s.path_obstacle_m / PATH_LOOKAHEAD_M)
+
+
 def collision(s: StepState) -> float:
     """Cost: 1 while anything but a foot touches an obstacle (obstacles)."""
     return 1.0 if s.obstacle_contacts > 0 else 0.0
@@ -162,6 +178,7 @@ REWARD_FUNCTIONS: dict[str, Callable[[StepState], float]] = {
         yaw_rate_tracking,
         lateral_velocity,
         sonar_proximity,
+        path_obstacle,
         collision,
         foot_collision,
         mechanical_power,

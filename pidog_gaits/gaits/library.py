@@ -77,6 +77,10 @@ GAITS: dict[str, GaitSpec] = {
         GaitSpec("turn_right", "walk", 1.0, -1.0, walk.PERIOD_S, 0.025, -0.05),
         GaitSpec("stand", "stand", 0.0, 0.0, POSE_PERIOD_S),
         GaitSpec("sit", "sit", 0.0, 0.0, POSE_PERIOD_S),
+        # Trotting turns: the steering knots of stage 3 (``envs.prior``); appended last so
+        # the gaits above keep their place, which seeds their stage 1 episodes.
+        GaitSpec("trot_left", "trot", 1.0, 1.0, trot.PERIOD_S, 0.20, 0.16),
+        GaitSpec("trot_right", "trot", 1.0, -1.0, trot.PERIOD_S, 0.20, -0.16),
     )
 }
 

@@ -7,10 +7,11 @@ entry ``pidog_gaits`` (``METADATA_KEY``) that says how to drive it:
   is inside the graph; a recurrent model's state is explicit: each ``state`` entry names
   an input (zeros at reset) and the output that feeds it next step;
 * ppo: one input per observation part (``obs_keys``; ``image`` uint8) -> ``action``
-  (1, 12) in [-1, 1], the deterministic (mean) action; with an imitation prior the same
-  graph also takes ``gait_input`` (+ state) and returns ``prior_targets_rad``. Joint
-  targets = the prior (ramped from the stand) + ``action_scale_rad * action``, clipped to
-  the joint ranges, as in ``PiDogEnv.targets_for``.
+  (1, 12), or (1, 13) with ``steering`` (the 13th is ``steer``), in [-1, 1], the
+  deterministic (mean) action; with an imitation prior the same graph also takes
+  ``gait_input`` (+ state) and returns ``prior_targets_rad``, already steered. Joint
+  targets = the prior (ramped from the stand) + ``action_scale_rad * action[:12]``,
+  clipped to the joint ranges, as in ``PiDogEnv.targets_for``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pidog_gaits.gaits import steering
 from pidog_gaits.gaits.library import GaitPlayer
 from pidog_gaits.robot import specs
 from pidog_gaits.runtime.base import StepContext, blend, stand_targets
@@ -124,6 +126,7 @@ class OnnxPpoPolicy:
         self.image_size_px = tuple(info.get("image_size_px", (64, 48)))
         self.prior = info.get("prior", "expert")
         self.scale = np.asarray(info["action_scale_rad"], dtype=float)
+        self.steering = bool(info.get("steering", False))
         self._graph = _StatefulGraph(session, info.get("state", []))
         self._players: dict = {}
         self._stand = stand_targets()
@@ -131,11 +134,17 @@ class OnnxPpoPolicy:
     def reset(self) -> None:
         self._graph.reset()
 
-    def _expert(self, ctx: StepContext) -> np.ndarray:
-        player = self._players.get(ctx.gait)
-        if player is None:
-            player = self._players[ctx.gait] = GaitPlayer(ctx.gait)
-        return player.targets(float(ctx.gait_input[3]))
+    def _expert(self, ctx: StepContext, steer: float) -> np.ndarray:
+        gaits = steering.knot_gaits(ctx.gait) if self.steering else (ctx.gait,)
+        rows = []
+        for gait in gaits:
+            player = self._players.get(gait)
+            if player is None:
+                player = self._players[gait] = GaitPlayer(gait)
+            rows.append(player.targets(float(ctx.gait_input[3])))
+        if not self.steering:
+            return rows[0]
+        return steering.blend_knots(np.stack(rows), steering.steered_turn(ctx.gait.turn, steer))
 
     def act(self, ctx: StepContext) -> np.ndarray:
         feeds = build_observation(ctx, self.obs_keys, self.bounds)
@@ -143,13 +152,14 @@ class OnnxPpoPolicy:
             feeds["gait_input"] = np.asarray(ctx.gait_input, dtype=np.float32).reshape(1, 4)
         out = self._graph.run(feeds)
         action = np.clip(out["action"][0].astype(float), -1.0, 1.0)
-        if self.prior == "imitation":
+        n = specs.NUM_JOINTS
+        if self.prior == "imitation":  # the graph already steered it
             prior = blend(out["prior_targets_rad"][0].astype(float), ctx)
         elif self.prior == "expert":
-            prior = blend(self._expert(ctx), ctx)
+            prior = blend(self._expert(ctx, float(action[n]) if self.steering else 0.0), ctx)
         else:  # trained from scratch: the action spans the stand +- the scale
             prior = self._stand
-        targets = prior + self.scale * action
+        targets = prior + self.scale * action[:n]
         return np.clip(targets, specs.JOINT_RANGE_RAD[:, 0], specs.JOINT_RANGE_RAD[:, 1])
 
 

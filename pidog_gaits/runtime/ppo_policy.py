@@ -4,8 +4,11 @@ The policy acts on the observation of ``PiDogEnv`` (``runtime.observation``) and
 a residual: joint targets = prior + ``action_scale_rad`` * clip(action, -1, 1), clipped
 to the joint ranges (``PiDogEnv.targets_for``). The prior is the imitation model
 (``EnvConfig.pretrained``), the scripted expert, or the stand, ramped from the stand over
-``RAMP_S`` as in ``envs.prior.PriorSequence``. The deployed action is the deterministic
-one (the Gaussian's mean), as ``policy.predict(obs, deterministic=True)`` gives it.
+``RAMP_S`` as in ``envs.prior.PriorSequence``. A steering policy (``EnvConfig.steering``)
+has a 13th action, ``steer``: the prior is then evaluated at the three knot turns and
+blended (``gaits.steering``), exactly as the env does. The deployed action is the
+deterministic one (the Gaussian's mean), as ``policy.predict(obs, deterministic=True)``
+gives it.
 
 The exported ONNX graph holds the policy and, for an imitation prior, the imitation net
 too (inputs ``gait_input`` + its LSTM state), so the robot loads one file.
@@ -19,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pidog_gaits.gaits import steering
 from pidog_gaits.gaits.library import GaitPlayer
 from pidog_gaits.robot import specs
 from pidog_gaits.runtime.base import StepContext, blend, stand_targets
@@ -88,13 +92,18 @@ class TorchPpoPolicy:
             if k != "image"
         }
         self.scale = np.asarray(env_config.action_scale_rad(), dtype=float)
+        self.steering = bool(env_config.steering)
+        self.action_dim = env_config.action_dim()
         self._stand = stand_targets()
         self._players: dict = {}
-        self._controller = None
+        self._controllers: list = []
         if prior_model is not None:
             from pidog_gaits.neural_network import PolicyController
 
-            self._controller = PolicyController(prior_model)
+            # One per knot turn when steering: a recurrent prior keeps a state per knot,
+            # as the env's three precomputed sequences do.
+            count = len(steering.TURN_KNOTS) if self.steering else 1
+            self._controllers = [PolicyController(prior_model) for _ in range(count)]
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -132,22 +141,35 @@ class TorchPpoPolicy:
 
     # ------------------------------------------------------------------ acting
     def reset(self) -> None:
-        if self._controller is not None:
-            self._controller.reset()
+        for controller in self._controllers:
+            controller.reset()
 
-    def prior_targets(self, ctx: StepContext) -> np.ndarray:
-        """The prior's targets at this step, ramped from the stand (``PriorSequence``)."""
+    def _expert(self, gait, phase: float) -> np.ndarray:
+        player = self._players.get(gait)
+        if player is None:
+            player = self._players[gait] = GaitPlayer(gait)
+        return player.targets(phase)
+
+    def prior_targets(self, ctx: StepContext, steer: float = 0.0) -> np.ndarray:
+        """The prior's targets at this step for ``steer``, ramped from the stand
+        (``PriorSequence.steered``)."""
+        if self.prior == "none":
+            return self._stand
+        if not self.steering:
+            if self.prior == "imitation":
+                return blend(self._controllers[0](ctx.gait_input), ctx)
+            return blend(self._expert(ctx.gait, float(ctx.gait_input[3])), ctx)
         if self.prior == "imitation":
-            return blend(self._controller(ctx.gait_input), ctx)
-        if self.prior == "expert":
-            player = self._players.get(ctx.gait)
-            if player is None:
-                player = self._players[ctx.gait] = GaitPlayer(ctx.gait)
-            return blend(player.targets(float(ctx.gait_input[3])), ctx)
-        return self._stand
+            rows = steering.knot_inputs(ctx.gait_input)
+            knots = np.stack([c(row) for c, row in zip(self._controllers, rows, strict=True)])
+        else:
+            phase = float(ctx.gait_input[3])
+            knots = np.stack([self._expert(g, phase) for g in steering.knot_gaits(ctx.gait)])
+        turn = steering.steered_turn(ctx.gait.turn, steer)
+        return blend(steering.blend_knots(knots, turn), ctx)
 
     def action(self, ctx: StepContext) -> np.ndarray:
-        """The deterministic action (12, in [-1, 1]) for this step's observation.
+        """The deterministic action (12, or 13 with ``steer``; in [-1, 1]) for this step.
 
         What ``policy.predict(obs, deterministic=True)`` returns (tested equal), without
         its per-call input checks and copies, which cost about half a millisecond.
@@ -156,11 +178,13 @@ class TorchPpoPolicy:
         with torch.no_grad():
             tensors = {k: torch.from_numpy(v) for k, v in obs.items()}
             action = self.policy.get_distribution(tensors).get_actions(deterministic=True)
-        return np.clip(action.numpy().reshape(specs.NUM_JOINTS).astype(float), -1.0, 1.0)
+        return np.clip(action.numpy().reshape(self.action_dim).astype(float), -1.0, 1.0)
 
     def act(self, ctx: StepContext) -> np.ndarray:
-        prior = self.prior_targets(ctx)
-        targets = prior + self.scale * self.action(ctx)
+        action = self.action(ctx)
+        n = specs.NUM_JOINTS
+        steer = float(action[n]) if self.steering else 0.0
+        targets = self.prior_targets(ctx, steer) + self.scale * action[:n]
         return np.clip(targets, specs.JOINT_RANGE_RAD[:, 0], specs.JOINT_RANGE_RAD[:, 1])
 
 
@@ -179,14 +203,21 @@ def _prior_model(env_config, path: Path, pretrained: str | None):
 
 # ---------------------------------------------------------------------- ONNX export
 class _PpoGraph(nn.Module):
-    """Observation parts (+ gait input and prior state) -> action (+ prior targets, state)."""
+    """Observation parts (+ gait input and prior state) -> action (+ prior targets, state).
 
-    def __init__(self, policy, keys: list[str], prior_model=None) -> None:
+    With steering, the prior runs on a batch of the three knot turns and the graph blends
+    them with the action's ``steer`` (``gaits.steering``), so ``prior_targets_rad`` is
+    the steered prior and the caller only adds the residual.
+    """
+
+    def __init__(self, policy, keys: list[str], prior_model=None, steering: bool = False):
         super().__init__()
         self.policy = policy
         self.keys = keys
         self.prior_model = prior_model
         self.recurrent = bool(prior_model is not None and prior_model.recurrent)
+        self.steering = steering
+        self.register_buffer("knots", torch.tensor(steering_knots(), dtype=torch.float32))
 
     def forward(self, *inputs):
         n = len(self.keys)
@@ -197,11 +228,27 @@ class _PpoGraph(nn.Module):
         if self.prior_model is None:
             return action
         gait_input = inputs[n]
+        if self.steering:
+            rows = gait_input.view(1, 4).repeat(3, 1)
+            rows = torch.cat([rows[:, :2], self.knots.view(3, 1), rows[:, 3:]], dim=1)
+            turn = torch.clamp(gait_input[0, 2] + action[0, specs.NUM_JOINTS], -1.0, 1.0)
+            weights = torch.stack(
+                [torch.relu(-turn), 1.0 - torch.abs(turn), torch.relu(turn)]
+            ).view(1, 3)
+            if self.recurrent:
+                state = (inputs[n + 1], inputs[n + 2])
+                out, (h, c) = self.prior_model(rows.view(3, 1, 4), state)
+                return action, weights @ out.view(3, specs.NUM_JOINTS), h, c
+            return action, weights @ self.prior_model(rows)[0]
         if self.recurrent:
             state = (inputs[n + 1], inputs[n + 2])
             out, (h, c) = self.prior_model(gait_input.view(1, 1, 4), state)
             return action, out.view(1, specs.NUM_JOINTS), h, c
         return action, self.prior_model(gait_input)[0]
+
+
+def steering_knots() -> list[float]:
+    return list(steering.TURN_KNOTS)
 
 
 def export_ppo(policy: TorchPpoPolicy, out: Path, source: str) -> dict:
@@ -223,11 +270,12 @@ def export_ppo(policy: TorchPpoPolicy, out: Path, source: str) -> dict:
         inputs.append("gait_input")
         outputs.append("prior_targets_rad")
         if model.recurrent:
-            shape = lstm_state_shape(model)
+            batch = len(steering.TURN_KNOTS) if policy.steering else 1
+            shape = lstm_state_shape(model, batch)
             args += [torch.zeros(shape), torch.zeros(shape)]
             inputs += ["h_in", "c_in"]
             outputs += ["h_out", "c_out"]
-            state = imitation_state_spec(model)
+            state = imitation_state_spec(model, batch)
     env = policy.env_config
     info = {
         "format": FORMAT_VERSION,
@@ -242,10 +290,11 @@ def export_ppo(policy: TorchPpoPolicy, out: Path, source: str) -> dict:
         "prior": policy.prior,
         "prior_arch": getattr(policy.prior_model, "arch", None),
         "action_scale_rad": policy.scale.tolist(),
+        "steering": policy.steering,
         "state": state,
         "env": env.as_dict(),
         "source": source,
     }
-    graph = _PpoGraph(policy.policy, policy.obs_keys, policy.prior_model)
+    graph = _PpoGraph(policy.policy, policy.obs_keys, policy.prior_model, policy.steering)
     write_onnx(graph, tuple(args), inputs, outputs, out, info)
     return info

@@ -1,0 +1,57 @@
+"""Steering a gait: one number in [-1, 1] that bends any gait's path left or right.
+
+Stage 3's policy steers around boxes with one extra action, ``steer``. Its effect is
+defined on the gait input's ``turn``: the gait is played at ``turn = clip(gait.turn +
+steer, -1, 1)``, and the joint targets at a turn between the knots -1, 0 and +1 are the
+linear blend of the targets at the two nearest knots. The knots are the gaits the
+imitation models were trained on (``trot_left``/``trot_forward``/``trot_right``, the walk's
+``turn_right``/``walk_forward``/``turn_left``), so the blend never asks a model for an input
+it has not learned. The env precomputes the three knot sequences per episode; a deployed
+policy evaluates the prior at the three knots and blends in the same way, so both give
+the same targets for the same steer (tested).
+
+Numpy only: the robot imports this.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from pidog_gaits.gaits.library import GaitSpec
+
+TURN_KNOTS = (-1.0, 0.0, 1.0)
+"""Gait-input turns the prior is evaluated at (right, straight, left)."""
+STEER_INDEX = 12
+"""Position of ``steer`` in a steering policy's action (after the 12 joint residuals)."""
+
+
+def steered_turn(gait_turn: float, steer: float) -> float:
+    """The gait-input turn a steer asks for: the gait's own turn moved by ``steer``."""
+    return float(min(1.0, max(-1.0, gait_turn + min(1.0, max(-1.0, steer)))))
+
+
+def knot_weights(turn: float) -> np.ndarray:
+    """Weights (3,) of the knots ``TURN_KNOTS`` that give ``turn`` (piecewise linear)."""
+    t = min(1.0, max(-1.0, float(turn)))
+    if t >= 0.0:
+        return np.array([0.0, 1.0 - t, t])
+    return np.array([-t, 1.0 + t, 0.0])
+
+
+def blend_knots(knot_targets: np.ndarray, turn: float) -> np.ndarray:
+    """Targets (12,) at ``turn`` from the targets (3, 12) at the three knots."""
+    return knot_weights(turn) @ np.asarray(knot_targets, dtype=float)
+
+
+def knot_gaits(gait: GaitSpec) -> tuple[GaitSpec, GaitSpec, GaitSpec]:
+    """``gait`` at each knot turn (the same family, direction and period)."""
+    return tuple(dataclasses.replace(gait, turn=t) for t in TURN_KNOTS)
+
+
+def knot_inputs(gait_input: np.ndarray) -> np.ndarray:
+    """The gait input (4,) at each knot turn (3, 4) float32."""
+    rows = np.tile(np.asarray(gait_input, dtype=np.float32).reshape(1, 4), (3, 1))
+    rows[:, 2] = TURN_KNOTS
+    return rows

@@ -1,0 +1,103 @@
+"""Steering (issue 5): the 13th action bends the prior gait's path, in the env and on the
+robot alike."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _deploy_models import one_torch_thread, ppo_policy, save, untrained_imitation
+
+from pidog_gaits.envs.config import HEADING_MAX_YAW_RADPS, EnvConfig
+from pidog_gaits.envs.pidog_env import PiDogEnv
+from pidog_gaits.envs.prior import PriorSequence, make_controller_factory
+from pidog_gaits.gaits import steering
+from pidog_gaits.gaits.library import GAITS
+from pidog_gaits.robot import specs
+from pidog_gaits.runtime.base import GaitSchedule, stand_targets
+from pidog_gaits.runtime.ppo_policy import TorchPpoPolicy
+
+
+def test_knot_weights_interpolate_between_neighbours():
+    for turn in np.linspace(-1, 1, 21):
+        w = steering.knot_weights(turn)
+        assert w.sum() == pytest.approx(1.0) and (w >= 0).all()
+        assert w @ np.array(steering.TURN_KNOTS) == pytest.approx(turn)
+        assert np.count_nonzero(w) <= 2
+    knots = np.arange(36.0).reshape(3, 12)
+    for i, turn in enumerate(steering.TURN_KNOTS):
+        assert np.array_equal(steering.blend_knots(knots, turn), knots[i])  # exact
+    assert steering.steered_turn(0.5, 0.8) == 1.0  # a turning gait cannot turn past 1
+    assert steering.steered_turn(0.0, -3.0) == -1.0
+
+
+def test_steered_prior_at_the_knots_is_the_turning_trot():
+    seq = PriorSequence(GAITS["trot_forward"], make_controller_factory("expert", None), 60, True)
+    left = PriorSequence(GAITS["trot_left"], make_controller_factory("expert", None), 60)
+    right = PriorSequence(GAITS["trot_right"], make_controller_factory("expert", None), 60)
+    for k in (0, 17, 60):
+        assert np.array_equal(seq.steered(k, 0.0), seq.targets[k])
+        np.testing.assert_allclose(seq.steered(k, 1.0), left.targets[k], atol=1e-12)
+        np.testing.assert_allclose(seq.steered(k, -1.0), right.targets[k], atol=1e-12)
+    middle = seq.steered(30, 0.5)
+    assert not np.allclose(middle, seq.targets[30]) and not np.allclose(middle, left.targets[30])
+
+
+def _yaw_after(steer: float, seconds: float = 5.0) -> tuple[float, float]:
+    env = PiDogEnv(EnvConfig(quality="fast", vision="none", prior="expert", num_obstacles=0))
+    assert env.action_space.shape == (13,)
+    env.reset(seed=0, options={"yaw_rad": 0.7})
+    action = np.zeros(13)
+    action[12] = steer
+    for _ in range(round(seconds / specs.CONTROL_DT_S)):
+        obs, *_ = env.step(action)
+    return env.sim.yaw_change_rad(), float(obs["command"][1])
+
+
+@pytest.mark.parametrize("steer", [1.0, -1.0])
+def test_steer_turns_the_trot_and_the_heading_hold_points_back(steer):
+    straight, _ = _yaw_after(0.0)
+    yaw, command_yaw = _yaw_after(steer)
+    assert abs(straight) < 0.15
+    assert np.sign(yaw) == steer and abs(yaw) > 0.3  # ~0.1 rad/s at full steer
+    # The command now asks to turn back towards the start heading, proportionally.
+    limit = HEADING_MAX_YAW_RADPS
+    assert command_yaw == pytest.approx(min(limit, max(-limit, -yaw)), abs=1e-6)
+
+
+def test_without_steering_the_action_has_12_values():
+    env = PiDogEnv(EnvConfig(quality="fast", vision="none", steering=False, num_obstacles=0))
+    assert env.action_space.shape == (12,)
+    env.reset(seed=0)
+    for _ in range(100):
+        obs, *_ = env.step(np.full(12, 0.3))  # a residual that veers the trot
+    yaw = env.sim.yaw_change_rad()
+    assert abs(yaw) > 0.01
+    assert obs["command"][1] == pytest.approx(-yaw, abs=1e-6)  # heading hold still on
+
+
+@pytest.mark.parametrize("prior_arch", [None, "simple_lstm"])
+def test_deployed_policy_steers_its_prior_like_the_env(prior_arch, tmp_path):
+    """For the same steer, the robot's prior equals the env's precomputed one (a recurrent
+    prior keeps one state per knot, as the env's three sequences do)."""
+    with one_torch_thread():
+        pretrained = None
+        if prior_arch:
+            pretrained = str(save(untrained_imitation(prior_arch), tmp_path / "imit.pth"))
+        config = EnvConfig(vision="none", prior="imitation" if pretrained else "expert",
+                           pretrained=pretrained)  # fmt: skip
+        model = None
+        if pretrained:
+            from pidog_gaits.neural_network import load_checkpoint
+
+            model, _ = load_checkpoint(pretrained)
+        policy = TorchPpoPolicy(ppo_policy(config), config, model)
+        gait = GAITS["trot_forward"]
+        seq = PriorSequence(gait, make_controller_factory(config.prior, pretrained), 80, True)
+        schedule = GaitSchedule(gait, specs.CONTROL_DT_S, stand_targets())
+        policy.reset()
+        steers = np.sin(np.arange(81) * 0.37)
+        for k in range(81):
+            ctx = schedule.context(stand_targets(), None)
+            got = policy.prior_targets(ctx, float(steers[k]))
+            np.testing.assert_allclose(got, seq.steered(k, float(steers[k])), atol=1e-6)
+            schedule.advance()
