@@ -34,7 +34,8 @@ class Reading:
     joint_vel_radps: np.ndarray
     """12 joint rates; on the real PiDog the commanded angles' finite difference."""
     image: np.ndarray | None = None
-    """Head camera, uint8 channels-first (``(1, H, W)`` depth or ``(3, H, W)`` RGB)."""
+    """Head camera, uint8 channels-first (``(2, H, W)`` depth and floor-removed depth,
+    ``Sensors.depth_observation``, or ``(3, H, W)`` RGB)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -115,8 +115,7 @@ class SimBackend:
         image = None
         w, h = self.image_size_px
         if self.image == "depth":
-            depth = self.sensors.depth_image(w, h)
-            image = (depth * (255.0 / specs.DEPTH_MAX_M)).astype(np.uint8)[None]
+            image = self.sensors.depth_observation(w, h)
         elif self.image == "rgb":
             image = np.ascontiguousarray(self.sensors.rgb_image(w, h).transpose(2, 0, 1))
         return Reading(

@@ -15,6 +15,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from pidog_gaits.envs import observations as obs_mod
+from pidog_gaits.robot import specs
 from pidog_gaits.sim.rollout import stand_targets
 
 
@@ -39,12 +40,38 @@ def conv_out_size(size: int, kernel: int, stride: int) -> int:
     return (size - kernel) // stride + 1
 
 
+class DepthScan(nn.Module):
+    """Nearness of the closest box in each of ``sectors`` vertical slices of the view.
+
+    A fixed layer (no weights) on the floor-removed depth channel
+    (``Sensors.depth_observation``): the minimum over each image column, then over each
+    sector's columns, as a laser scan made from a depth image. It hands the policy a
+    box's bearing and range directly: the CNN alone did not learn to steer round boxes in
+    200k steps (issue 5). Output ``1 - range / DEPTH_MAX_M`` per sector, left to right:
+    0 when the sector is clear, towards 1 as a box nears.
+    """
+
+    def __init__(self, width_px: int, sectors: int = 8) -> None:
+        super().__init__()
+        if width_px % sectors:
+            raise ValueError(f"image width {width_px} is not a multiple of {sectors} sectors")
+        self.sectors = sectors
+        self.width_px = width_px
+
+    def forward(self, obstacle_depth: torch.Tensor) -> torch.Tensor:
+        """``(B, H, W)`` in [0, 1] (depth / ``DEPTH_MAX_M``) -> ``(B, sectors)``."""
+        nearness = 1.0 - obstacle_depth  # max over rows and columns = nearest
+        column = nearness.amax(dim=1)  # (B, W)
+        return column.view(-1, self.sectors, self.width_px // self.sectors).amax(dim=2)
+
+
 class PiDogFeatures(BaseFeaturesExtractor):
     """Scaled proprioception concatenated with CNN features of the head camera.
 
     :param observation_space: the env's dict space (``image`` optional).
     :param image_features: width of the CNN's output layer.
     :param channels: output channels of the three conv layers (5x5/2, 3x3/2, 3x3/2).
+    :param scan_sectors: ``DepthScan`` sectors appended for a two-channel depth image.
     """
 
     def __init__(
@@ -52,11 +79,18 @@ class PiDogFeatures(BaseFeaturesExtractor):
         observation_space: spaces.Dict,
         image_features: int = 64,
         channels: tuple[int, int, int] = (8, 16, 16),
+        scan_sectors: int = 8,
     ) -> None:
         self.keys = [k for k in obs_mod.OBS_PARTS if k in observation_space.spaces]
         proprio_dim = sum(int(np.prod(observation_space[k].shape)) for k in self.keys)
         has_image = "image" in observation_space.spaces
-        super().__init__(observation_space, proprio_dim + (image_features if has_image else 0))
+        has_scan = has_image and observation_space["image"].shape[0] == specs.DEPTH_CHANNELS
+        features = proprio_dim + (image_features if has_image else 0)
+        features += scan_sectors if has_scan else 0
+        super().__init__(observation_space, features)
+        self.scan: DepthScan | None = None
+        if has_scan:
+            self.scan = DepthScan(observation_space["image"].shape[2], scan_sectors)
         scaling = part_scaling()
         offset = np.concatenate([scaling[k][0] for k in self.keys]).astype(np.float32)
         scale = np.concatenate([scaling[k][1] for k in self.keys]).astype(np.float32)
@@ -81,7 +115,11 @@ class PiDogFeatures(BaseFeaturesExtractor):
         proprio = (proprio - self.offset) * self.inv_scale
         if self.cnn is None:
             return proprio
-        return torch.cat([proprio, self.cnn(observations["image"])], dim=1)
+        image = observations["image"]
+        parts = [proprio, self.cnn(image)]
+        if self.scan is not None:
+            parts.append(self.scan(image[:, 1]))
+        return torch.cat(parts, dim=1)
 
 
 def describe_scaling(keys: list[str]) -> dict[str, dict[str, list[float]]]:

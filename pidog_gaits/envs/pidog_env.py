@@ -12,9 +12,9 @@ truncate it. The command's yaw rate holds the episode's start heading (``_update
 so after steering round a box the policy is told which way is back on course.
 
 Observation (a dict; the non-image parts are ``observations.OBS_PARTS``, the same arrays
-stage 1 records): ``image`` (head camera, uint8 channels-first: depth scaled 0..2 m to
-0..255, or RGB), ``imu``, ``sonar``, ``joints``, ``last_action`` (last joint targets,
-rad), ``command``, ``phase``.
+stage 1 records): ``image`` (head camera, uint8 channels-first: depth and floor-removed
+depth scaled 0..2 m to 0..255, or RGB), ``imu``, ``sonar``, ``joints``, ``last_action``
+(last joint targets, rad), ``command``, ``phase``.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def observation_space(config: EnvConfig) -> spaces.Dict:
     """The dict observation space for ``config`` (image first when there is one)."""
     parts: dict[str, spaces.Space] = {}
     if config.vision != "none":
-        channels = 3 if config.vision == "rgb" else 1
+        channels = 3 if config.vision == "rgb" else specs.DEPTH_CHANNELS
         shape = (channels, config.image_height_px, config.image_width_px)
         parts["image"] = spaces.Box(0, 255, shape, dtype=np.uint8)
     for key in obs_mod.OBS_PARTS:
@@ -102,6 +102,7 @@ class PiDogEnv(gym.Env):
         self.sensors = Sensors(self.sim, self.np_random)
         self.reward = Reward(cfg.weights(), floor=cfg.reward_floor)
         self.reward_names = list(self.reward.names)
+        self._wants_path = "path_obstacle" in self.reward_names
         self._scale = cfg.action_scale_rad()
         self._controller_for = make_controller_factory(cfg.prior, cfg.pretrained)
         self._priors: dict[str, PriorSequence] = {}
@@ -207,8 +208,7 @@ class PiDogEnv(gym.Env):
             np.minimum(np.maximum(obs[key], low, out=obs[key]), high, out=obs[key])
         cfg = self.config
         if cfg.vision == "depth":
-            depth = self.sensors.depth_image(cfg.image_width_px, cfg.image_height_px)
-            obs["image"] = (depth * (255.0 / specs.DEPTH_MAX_M)).astype(np.uint8)[None]
+            obs["image"] = self.sensors.depth_observation(cfg.image_width_px, cfg.image_height_px)
         elif cfg.vision == "rgb":
             rgb = self.sensors.rgb_image(cfg.image_width_px, cfg.image_height_px)
             obs["image"] = np.ascontiguousarray(rgb.transpose(2, 0, 1))
@@ -299,30 +299,30 @@ class PiDogEnv(gym.Env):
             action=np.asarray(action, dtype=float),
             last_action=self._action,
             fell=fell_contact or upright_cos < FALL_UPRIGHT_COS,
-            path_obstacle_m=self.path_obstacle_m(),
+            path_obstacle_m=self.path_obstacle_m() if self._wants_path else math.inf,
         )
 
     def path_obstacle_m(self) -> float:
         """Free distance (m) from the body's front to the nearest box in its path corridor
         (``rewards.PATH_HALF_WIDTH_M``); inf if none. True positions: for the reward only."""
-        m, sim = self.sim.model, self.sim
-        ids = self._obstacle_array
+        m, ids = self.sim.model, self._obstacle_array
         if ids.size == 0:
             return math.inf
-        centers = m.geom_pos[ids]
-        placed = centers[:, 2] > 0.0  # unused boxes wait under the floor
-        if not placed.any():
+        pos = m.geom_pos[ids]
+        ahead_axis = self.sim.data.xmat[self.sim.body_id]  # row-major 3x3: [0], [3] = x axis
+        rel_x = pos[:, 0] - self.sim.data.xpos[self.sim.body_id, 0]
+        rel_y = pos[:, 1] - self.sim.data.xpos[self.sim.body_id, 1]
+        cx, sx = ahead_axis[0], ahead_axis[3]  # body x axis in world (yaw part)
+        ahead = rel_x * cx + rel_y * sx
+        lateral = rel_y * cx - rel_x * sx
+        half = m.geom_size[ids, 0]  # square boxes (``world.place_obstacles``)
+        free = ahead - half - BODY_FRONT_M
+        # Unused boxes wait under the floor; a box beside or behind the path is no threat.
+        hit = (pos[:, 2] > 0.0) & (np.abs(lateral) < half + rewards.PATH_HALF_WIDTH_M)
+        hit &= ahead > 0.0
+        if not hit.any():
             return math.inf
-        rot = sim.body_rotation
-        rel = centers[placed, :2] - sim.body_pos_m[:2]
-        ahead = rel @ rot[:2, 0]
-        lateral = rel @ rot[:2, 1]
-        half = m.geom_size[ids[placed], :2].max(axis=1)
-        in_path = (np.abs(lateral) < half + rewards.PATH_HALF_WIDTH_M) & (ahead > 0.0)
-        if not in_path.any():
-            return math.inf
-        free = ahead[in_path] - half[in_path] - BODY_FRONT_M
-        return float(max(0.0, free.min()))
+        return float(max(0.0, free[hit].min()))
 
     def episode_metrics(self, fell: bool) -> dict[str, float]:
         """What the episode so far did, in SI units (the evaluation's per-episode row)."""

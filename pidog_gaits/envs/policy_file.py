@@ -80,6 +80,7 @@ def policy_file_dict(policy: MultiInputActorCriticPolicy, env_config: EnvConfig)
             "features": {
                 "image_features": int(kwargs.get("image_features", 64)),
                 "channels": list(kwargs.get("channels", (8, 16, 16))),
+                "scan_sectors": int(kwargs.get("scan_sectors", 8)),
             },
             "log_std_init": float(policy.log_std_init),
             "use_sde": bool(policy.use_sde),
@@ -139,6 +140,7 @@ def load_policy(path: str | Path) -> tuple[MultiInputActorCriticPolicy, EnvConfi
         features_extractor_kwargs={
             "image_features": kw["features"]["image_features"],
             "channels": tuple(kw["features"]["channels"]),
+            "scan_sectors": int(kw["features"].get("scan_sectors", 8)),
         },
     )
     policy.load_state_dict(data["state_dict"])

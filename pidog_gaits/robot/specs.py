@@ -173,6 +173,8 @@ CAMERA_WIDTH_PX = 64
 CAMERA_HEIGHT_PX = 48
 CAMERA_FOVY_DEG = 60.0
 DEPTH_MAX_M = 2.0
+DEPTH_CHANNELS = 2
+"""The policy's depth image: depth and floor-removed depth (``Sensors.depth_observation``)."""
 
 # --------------------------------------------------------------------------- MJCF names
 BODY_NAME = "body"

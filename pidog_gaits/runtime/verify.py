@@ -33,7 +33,7 @@ def random_reading(
     img = None
     w, h = size_px
     if image == "depth":
-        img = rng.integers(0, 256, (1, h, w), np.uint8)
+        img = rng.integers(0, 256, (specs.DEPTH_CHANNELS, h, w), np.uint8)
     elif image == "rgb":
         img = rng.integers(0, 256, (3, h, w), np.uint8)
     return Reading(

@@ -163,6 +163,25 @@ class Sensors:
         depth = depth + self._noise("depth_m", depth.shape)
         return np.clip(depth, 0.0, specs.DEPTH_MAX_M).reshape(height, width).astype(np.float32)
 
+    def depth_observation(
+        self, width: int = specs.CAMERA_WIDTH_PX, height: int = specs.CAMERA_HEIGHT_PX
+    ) -> np.ndarray:
+        """The policy's depth image: ``(2, height, width)`` uint8, 0..255 for 0..``DEPTH_MAX_M``.
+
+        Channel 0 is the depth image. Channel 1 is the same depth with the floor removed
+        (``DEPTH_MAX_M`` wherever the ray hit the floor): what a depth-camera obstacle
+        detector gives after fitting and removing the ground plane. Here the ray's geom
+        says which pixels are floor, so the segmentation is exact; the range noise is the
+        depth image's. A policy reads a box's bearing and range from channel 1 without
+        first learning to tell the floor (which tilts with every trot step) from a box.
+        """
+        depth = self.depth_image(width, height)
+        geom = self._depth_geomid.reshape(height, width)
+        standing = (geom >= 0) & (geom != self.sim.floor_geom_id)
+        obstacles = np.where(standing, depth, specs.DEPTH_MAX_M)
+        scale = 255.0 / specs.DEPTH_MAX_M
+        return (np.stack([depth, obstacles]) * scale).astype(np.uint8)
+
     def rgb_image(
         self, width: int = specs.CAMERA_WIDTH_PX, height: int = specs.CAMERA_HEIGHT_PX
     ) -> np.ndarray:

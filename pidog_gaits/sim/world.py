@@ -22,8 +22,12 @@ HIDDEN_Z_M = -1.0
 class ObstacleLayout:
     """Where random boxes go, in the robot's starting frame (x ahead, y left)."""
 
-    ahead_m: tuple[float, float] = (0.45, 2.5)
-    """Range of distances ahead of the start (m)."""
+    ahead_m: tuple[float, float] = (1.0, 3.0)
+    """Range of distances ahead of the start (m). Not nearer than 1 m: trotting at
+    0.3 m/s and turning at most ~0.16 rad/s, the robot needs ~0.7 m of travel to side-step
+    a box by 0.15 m, plus the 0.6 s ramp from the stand; a box nearer than that in its
+    path cannot be steered round, only stopped at (the trot trots on). The trot covers
+    ~3.4 m in a 10 s episode, so boxes up to 3 m ahead all come into play."""
     lateral_m: tuple[float, float] = (-0.35, 0.35)
     half_size_m: tuple[float, float] = (0.03, 0.08)
     """Range of box half-extents (m)."""
