@@ -104,6 +104,10 @@ class RLConfig:
     steer_log_std_init: float = -1.0
     """Initial log std of ``steer``'s noise: exp(-1) = 0.37, wider than the residuals',
     since a steer the robot turns with is smoothed by the slow yaw (0.16 rad/s at 1)."""
+    warm_start_steps: int = 20_000
+    """Reflex demonstrations (``envs.warm_start``) cloned into the actor before PPO when
+    it steers, sees depth and has boxes (0: off). Not counted in ``timesteps``."""
+    warm_start_epochs: int = 10
     use_sde: bool = False
     """Generalized state-dependent exploration: noise held for ``sde_sample_freq`` steps."""
     sde_sample_freq: int = 8
@@ -196,6 +200,8 @@ def validate(cfg: RLConfig) -> EnvConfig:
         raise ValueError("--timesteps must be >= 1")
     if cfg.envs < 1:
         raise ValueError("--envs must be >= 1")
+    if cfg.warm_start_steps < 0:
+        raise ValueError("--warm-start-steps must be >= 0")
     if cfg.vec_env not in ("auto", "dummy", "subproc"):
         raise ValueError(f"unknown --vec-env {cfg.vec_env!r}; choose auto, dummy or subproc")
     if cfg.prior is not None and cfg.prior not in PRIORS:
@@ -235,6 +241,7 @@ def train(cfg: RLConfig) -> dict:
     from pidog_gaits.envs.policy_file import save_policy
     from pidog_gaits.envs.training_log import TrainingLogCallback, plot_reward_curve
     from pidog_gaits.envs.vec import make_vec_env, pick_vec_env
+    from pidog_gaits.envs.warm_start import can_warm_start, warm_start_steering
     from pidog_gaits.gaits.steering import STEER_INDEX
 
     env_cfg = validate(cfg)
@@ -304,6 +311,11 @@ def train(cfg: RLConfig) -> dict:
         if env_cfg.steering and not cfg.use_sde:
             with torch.no_grad():
                 model.policy.log_std[STEER_INDEX] = cfg.steer_log_std_init
+        if cfg.warm_start_steps > 0 and can_warm_start(env_cfg):
+            record["warm_start"] = warm_start_steering(
+                model.policy, env_cfg, cfg.warm_start_steps, cfg.envs, cfg.seed + 7919,
+                epochs=cfg.warm_start_epochs,
+            )  # fmt: skip
     model.pidog_env_config = env_cfg.as_dict()  # saved inside every zip (SB3 keeps attributes)
     (out / "rl_config.json").write_text(json.dumps(record, indent=2) + "\n")
 
@@ -383,6 +395,9 @@ def cli(
     log_std_init: float = typer.Option(-2.0, help="Initial log std of the action noise."),
     steering: bool = typer.Option(True, help="A 13th action that steers the prior gait."),
     steer_log_std_init: float = typer.Option(-1.0, help="Initial log std of the steer noise."),
+    warm_start_steps: int = typer.Option(
+        20_000, help="Obstacle-reflex demonstrations cloned into the actor first (0: off)."
+    ),
     use_sde: bool = typer.Option(False, help="State-dependent exploration (gSDE)."),
     sde_sample_freq: int = typer.Option(8, help="Steps between gSDE noise draws."),
     target_kl: float | None = typer.Option(None, help="Early-stop an update past this KL."),
@@ -427,6 +442,7 @@ def cli(
         log_std_init=log_std_init,
         steering=steering,
         steer_log_std_init=steer_log_std_init,
+        warm_start_steps=warm_start_steps,
         use_sde=use_sde,
         sde_sample_freq=sde_sample_freq,
         target_kl=target_kl,

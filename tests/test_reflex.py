@@ -1,0 +1,75 @@
+"""The obstacle reflex and its cloning into PPO's actor (issue 5's warm start)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from _deploy_models import one_torch_thread, ppo_policy
+
+from pidog_gaits.envs.config import EnvConfig
+from pidog_gaits.envs.features import DepthScan
+from pidog_gaits.envs.pidog_env import PiDogEnv
+from pidog_gaits.envs.reflex import avoidance_steer, reflex_action, scan_nearness
+from pidog_gaits.envs.warm_start import clone_into_policy, record_demonstrations
+from pidog_gaits.robot import specs
+from pidog_gaits.sim.randomization import RandomizationRanges
+
+NOMINAL = RandomizationRanges(enabled=False)
+
+
+def _config(**changes) -> EnvConfig:
+    return EnvConfig(vision="depth", image_width_px=32, image_height_px=24, quality="fast",
+                     prior="expert", randomization=NOMINAL, **changes)  # fmt: skip
+
+
+def _obs_with_box(lateral_m: float, ahead_m: float = 0.8):
+    env = PiDogEnv(_config(num_obstacles=1))
+    obs, _ = env.reset(
+        seed=0, options={"yaw_rad": 0.4, "obstacles": [(ahead_m, lateral_m, 0.05, 0.08)]}
+    )
+    env.close()
+    return obs
+
+
+def test_numpy_scan_equals_the_network_layer():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (3, 24, 32), dtype=np.uint8)
+    layer = DepthScan(32)(torch.as_tensor(image, dtype=torch.float32) / 255.0).numpy()
+    for i in range(3):
+        np.testing.assert_allclose(scan_nearness(image[i]), layer[i], atol=1e-6)
+
+
+def test_reflex_turns_away_from_the_box_and_ignores_the_floor():
+    clear = _obs_with_box(0.0, ahead_m=5.0)["image"]  # the box is out of range
+    assert (clear[1] == 255).all()  # floor-removed channel: nothing standing
+    assert (clear[0] < 255).any()  # ... while the depth channel sees the floor
+    assert avoidance_steer(clear[1]) == 0.0
+    left = avoidance_steer(_obs_with_box(0.08)["image"][1])
+    right = avoidance_steer(_obs_with_box(-0.08)["image"][1])
+    assert left < -0.3 and right > 0.3  # box on the left: steer right, and the mirror
+
+
+def test_reflex_action_is_zero_residuals_plus_steer():
+    obs = _obs_with_box(0.08)
+    action = reflex_action(obs)
+    assert action.shape == (specs.NUM_JOINTS + 1,)
+    assert not action[: specs.NUM_JOINTS].any() and action[specs.NUM_JOINTS] < 0
+
+
+def test_cloning_puts_the_reflex_into_the_actor():
+    config = _config(num_obstacles=3, episode_steps=120)
+    with one_torch_thread():
+        observations, actions = record_demonstrations(config, steps=480, envs=2, seed=1)
+        assert observations["image"].shape == (480, 2, 24, 32)
+        steer = actions[:, specs.NUM_JOINTS]
+        assert (np.abs(steer) > 0.05).mean() > 0.1  # the boxes made it steer
+        policy = ppo_policy(config, action_gain=1.0)
+        history = clone_into_policy(policy, observations, actions, epochs=25, seed=0)
+        assert history[-1] < 0.3 * history[0]
+        for lateral, sign in ((0.08, -1.0), (-0.08, 1.0)):
+            obs = _obs_with_box(lateral)
+            tensors = {k: torch.as_tensor(v[None]) for k, v in obs.items()}
+            with torch.no_grad():
+                mean = policy.get_distribution(tensors).distribution.mean[0].numpy()
+            assert np.sign(mean[specs.NUM_JOINTS]) == sign
+            assert np.abs(mean[: specs.NUM_JOINTS]).max() < 0.3  # residuals stay small
