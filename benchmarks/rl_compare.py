@@ -1,14 +1,16 @@
-"""Does the imitation model help stage 3? Same budget, same seed, different priors.
+"""Does the imitation model help stage 3, and the reflex warm start? Same budget and seed.
 
-Trains PPO with each prior (``imitation``: residual on the stage 2 model; ``none``: from
-scratch, wide action around the stand; optionally ``expert``) for ``--timesteps``, then
-evaluates every final policy and the imitation prior alone on production physics:
-open floor, the training obstacles, and a domain outside the training ranges. Writes
-``benchmarks/results/rl_compare.json`` and the reward curves to
+Trains PPO in each variant for ``--timesteps``: ``imitation`` (residual on the stage 2
+model, actor warm-started from the obstacle reflex: the defaults), ``imitation_no_warm_start``
+(the same without the reflex demonstrations), ``none`` (from scratch: wide action around
+the stand, no warm start) and optionally ``expert``. Then evaluates every final policy,
+the imitation prior alone and the prior steered by the scripted reflex on production
+physics: open floor, the training obstacles, and domains outside the training ranges.
+Writes ``benchmarks/results/rl_compare.json`` and the reward curves to
 ``benchmarks/results/rl_reward_curve.png``.
 
     python benchmarks/rl_compare.py --pretrained imitation_model/best_model.pth \\
-        [--timesteps 200000] [--priors imitation,none] [--learning-rate 1e-4] \\
+        [--timesteps 200000] [--runs imitation,imitation_no_warm_start,none] \\
         [--out /tmp/rl_compare] [--json benchmarks/results/rl_compare.json]
 """
 
@@ -24,6 +26,12 @@ import typer  # noqa: E402
 from pidog_gaits.results import emit, write_json_atomic  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+LABELS = {
+    "imitation": "from the imitation model + reflex warm start",
+    "imitation_no_warm_start": "from the imitation model, no warm start",
+    "none": "from scratch",
+    "expert": "from the expert",
+}
 SHIFTED = ["friction=0.6", "servo_torque_scale=0.8", "latency_ms=40", "mass=1.2"]
 """Each just outside its training range (friction 0.7-1.3, torque 0.85-1.15, latency
 0-30 ms, mass 0.85-1.15)."""
@@ -35,13 +43,25 @@ CONDITIONS = {
 }
 
 
-def evaluate_all(model: Path, episodes: int, zero_residual: bool = False) -> dict:
+VARIANTS = {
+    "imitation": {"prior": "imitation"},
+    "imitation_no_warm_start": {"prior": "imitation", "warm_start_steps": 0},
+    "none": {"prior": "none", "warm_start_steps": 0},
+    "expert": {"prior": "expert"},
+}
+"""Training runs by name: ``RLConfig`` fields that differ from the defaults."""
+
+
+def evaluate_all(model: Path, episodes: int, **baseline: bool) -> dict:
+    """Every condition for ``model``; ``baseline``: ``zero_residual`` or ``reflex``."""
     from pidog_gaits.evaluate import EvalConfig, evaluate
 
     out = {}
     for name, cond in CONDITIONS.items():
+        if baseline.get("reflex") and not cond["obstacles"] and cond["obstacles"] is not None:
+            continue  # the reflex only acts on boxes: on an open floor it is the prior
         cfg = EvalConfig(model=str(model), episodes=episodes, obstacles=cond["obstacles"],
-                         overrides=cond["overrides"], zero_residual=zero_residual)  # fmt: skip
+                         overrides=cond["overrides"], **baseline)  # fmt: skip
         figures = evaluate(cfg)
         out[name] = {k: v for k, v in figures.items() if k != "per_episode"}
     return out
@@ -58,7 +78,7 @@ def plot_curves(runs: dict[str, Path], png: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 3.8), dpi=120)
     for label, out in runs.items():
         steps, values = read_scalar(out / "tensorboard", "rollout/ep_rew_mean")
-        ax.plot(steps, values, lw=1.5, label={"none": "from scratch"}.get(label, label))
+        ax.plot(steps, values, lw=1.5, label=LABELS.get(label, label))
     ax.set_xlabel("environment steps")
     ax.set_ylabel("mean episode return (100 episodes)")
     ax.set_title(title)
@@ -73,7 +93,9 @@ def plot_curves(runs: dict[str, Path], png: Path, title: str) -> None:
 def main(
     pretrained: Path = typer.Option(..., help="Stage 2 imitation model (.pth)."),
     timesteps: int = typer.Option(200_000, help="PPO steps per run."),
-    priors: str = typer.Option("imitation,none", help="Comma list: imitation, expert, none."),
+    variants: str = typer.Option(
+        "imitation,imitation_no_warm_start,none", "--runs", help=f"Comma list of {list(VARIANTS)}."
+    ),
     out: Path = typer.Option(Path("/tmp/rl_compare"), help="Where the runs go."),
     episodes: int = typer.Option(10, help="Evaluation episodes per condition."),
     seed: int = typer.Option(0, help="Training seed (the same for every run)."),
@@ -89,26 +111,28 @@ def main(
     runs: dict[str, Path] = {}
     figures: dict = {"timesteps": timesteps, "seed": seed, "learning_rate": learning_rate,
                      "shifted_domain": SHIFTED}  # fmt: skip
-    for prior in priors.split(","):
-        run_dir = out / prior
-        runs[prior] = run_dir
+    for name in variants.split(","):
+        if name not in VARIANTS:
+            raise typer.BadParameter(f"unknown run {name!r}; choose from {list(VARIANTS)}")
+        run_dir = out / name
+        runs[name] = run_dir
         if train:
-            cfg = RLConfig(output=str(run_dir), timesteps=timesteps, seed=seed, prior=prior,
-                           pretrained=str(pretrained) if prior == "imitation" else None,
-                           learning_rate=learning_rate, progress_bar=False)  # fmt: skip
-            figures[f"{prior}_training"] = train_rl(cfg)
-        figures[prior] = evaluate_all(run_dir / "final_model.zip", episodes)
+            changes = VARIANTS[name]
+            cfg = RLConfig(output=str(run_dir), timesteps=timesteps, seed=seed,
+                           pretrained=str(pretrained) if changes["prior"] == "imitation" else None,
+                           learning_rate=learning_rate, progress_bar=False,
+                           **changes)  # fmt: skip
+            figures[f"{name}_training"] = train_rl(cfg)
+        figures[name] = evaluate_all(run_dir / "final_model.zip", episodes)
     if "imitation" in runs:
-        figures["imitation_prior_alone"] = evaluate_all(
-            runs["imitation"] / "final_model.zip", episodes, zero_residual=True
-        )
-    labels = {"imitation": "from the imitation model", "none": "from scratch",
-              "expert": "from the expert"}  # fmt: skip
-    title = "PPO on PiDog-v0: " + " vs ".join(labels.get(p, p) for p in runs)
-    plot_curves(runs, png, f"{title} (lr {learning_rate:g})")
+        model = runs["imitation"] / "final_model.zip"
+        figures["imitation_prior_alone"] = evaluate_all(model, episodes, zero_residual=True)
+        figures["imitation_prior_with_reflex"] = evaluate_all(model, episodes, reflex=True)
+    title = "PPO on PiDog-v0, " + f"{timesteps // 1000}k steps (lr {learning_rate:g})"
+    plot_curves(runs, png, title)
     figures["reward_curve_png"] = str(png)
     rows = {}
-    for name in [*runs, "imitation_prior_alone"]:
+    for name in [*runs, "imitation_prior_alone", "imitation_prior_with_reflex"]:
         if name not in figures:
             continue
         for cond, f in figures[name].items():
@@ -116,7 +140,7 @@ def main(
                 f"v {f['mean_forward_velocity_mps']:.3f} m/s, len {f['mean_episode_length']:.0f},"
                 f" falls {f['falls']}, collisions {f['collisions']}, return {f['mean_return']:.0f}"
             )
-    emit(rows, None, title=f"from-imitation vs from-scratch, {timesteps} steps each")
+    emit(rows, None, title=f"stage 3 variants, {timesteps} steps each")
     if json_out == "-":
         emit(figures, "-")
     else:

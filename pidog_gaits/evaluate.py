@@ -51,6 +51,9 @@ class EvalConfig:
     """Replace the imitation model path stored in the policy (if it moved)."""
     zero_residual: bool = False
     """Run the prior alone (action 0): the imitation model or expert without PPO."""
+    reflex: bool = False
+    """Run the prior with the scripted obstacle reflex steering it (``envs.reflex``) and
+    no PPO: the demonstration the warm start clones (a baseline)."""
 
 
 def load_any(path: Path):
@@ -95,13 +98,22 @@ def prepare(cfg: EvalConfig):
         raise ValueError("--episodes must be >= 1")
     if cfg.obstacles is not None and cfg.obstacles < 0:
         raise ValueError("--obstacles must be >= 0")
+    if cfg.reflex and cfg.zero_residual:
+        raise ValueError("--reflex and --zero-residual are two different baselines; pick one")
     predict, trained = load_any(Path(cfg.model))
-    return predict, eval_env_config(trained, cfg)
+    env_cfg = eval_env_config(trained, cfg)
+    if cfg.reflex:
+        from pidog_gaits.envs.warm_start import can_warm_start
+
+        if not can_warm_start(env_cfg):
+            raise ValueError("--reflex needs a steering policy with the depth camera and boxes")
+    return predict, env_cfg
 
 
 def evaluate(cfg: EvalConfig, prepared=None) -> dict:
     """Run the episodes; returns the means, the per-episode rows and the settings."""
     from pidog_gaits.envs.pidog_env import PiDogEnv
+    from pidog_gaits.envs.reflex import reflex_action
 
     predict, env_cfg = prepared or prepare(cfg)
     env = PiDogEnv(env_cfg)
@@ -117,7 +129,10 @@ def evaluate(cfg: EvalConfig, prepared=None) -> dict:
                 recorder.capture(force=True)
             zero = np.zeros(env.action_space.shape, dtype=np.float32)
             while True:
-                action = zero if cfg.zero_residual else predict(obs)
+                if cfg.reflex:
+                    action = reflex_action(obs)
+                else:
+                    action = zero if cfg.zero_residual else predict(obs)
                 obs, _, terminated, truncated, info = env.step(action)
                 if recorder is not None and i == 0:
                     recorder.capture()
@@ -152,7 +167,9 @@ def evaluate(cfg: EvalConfig, prepared=None) -> dict:
         "quality": cfg.quality,
         "obstacles": env_cfg.num_obstacles,
         "settings": env_cfg.randomization.overrides,
-        "prior": env_cfg.prior + (" alone (zero residual)" if cfg.zero_residual else ""),
+        "prior": env_cfg.prior
+        + (" alone (zero residual)" if cfg.zero_residual else "")
+        + (" + scripted obstacle reflex" if cfg.reflex else ""),
         "vision": env_cfg.vision,
         "mean_return": mean("return"),
         "mean_forward_velocity_mps": mean("mean_forward_velocity_mps"),
@@ -197,6 +214,7 @@ def cli(
     video: Path | None = typer.Option(None, help="Record the first episode to mp4/gif."),
     pretrained: Path | None = typer.Option(None, help="Imitation model, if it moved."),
     zero_residual: bool = typer.Option(False, help="Run the prior alone (no PPO residual)."),
+    reflex: bool = typer.Option(False, help="Run the prior steered by the scripted reflex."),
     json_out: str | None = typer.Option(None, "--json", help="Write the figures to PATH or -."),
 ) -> None:
     """Evaluate a stage 3 policy: deterministic actions, per-episode and mean figures."""
@@ -209,6 +227,7 @@ def cli(
         overrides=list(set_), seed=seed, video=str(video) if video else None,
         pretrained=str(pretrained) if pretrained else None,
         zero_residual=zero_residual,
+        reflex=reflex,
     )  # fmt: skip
     try:
         get_preset(quality)
