@@ -12,9 +12,10 @@ transition steps are never recorded (a blend is neither gait). Episodes in which
 falls are dropped and counted.
 
 Samples are recorded in bursts of ``burst_steps`` consecutive control steps (50 Hz), one
-burst every ``burst_every_steps``: a third of the steps at the defaults, so 120 s per gait
-gives ~13k samples, while each burst stays a true 50 Hz sequence that the recurrent nets
-train on with the same step as in closed loop (``--duration`` x 9 gaits x 50 Hz / 3).
+burst every ``burst_every_steps``: 50 of every 180 steps at the defaults, so 120 s per gait
+gives ~13.5k samples (``--duration`` x 9 gaits x 50 Hz x 50/180, less the ramps), while
+each burst stays a true 50 Hz sequence that the recurrent nets train on with the same
+step as in closed loop.
 
 Per sample: ``inputs`` (4) ``[gait_type, direction, turn, phase]``; ``targets`` (12, rad),
 exactly ``expert_targets(inputs)``; ``observations`` (49), the RL policy's proprioceptive
@@ -82,7 +83,7 @@ class CollectConfig:
     """Length of one episode (s); the last episode of a gait takes what is left."""
     burst_steps: int = 50
     """Consecutive control steps recorded per burst (the recurrent nets' sequence)."""
-    burst_every_steps: int = 150
+    burst_every_steps: int = 180
     """A burst starts every this many control steps (at a random offset per episode)."""
     turn_jitter: float = 0.2
     """Half-width of the uniform jitter added to the turn command (walk and trot)."""

@@ -214,4 +214,4 @@ def test_sample_rate_documented_matches_recording():
     samples = sum(ee.recorded_steps(t).size for t in tasks)
     first = math.ceil(RAMP_S / specs.CONTROL_DT_S) * specs.CONTROL_DT_S
     post_ramp_s = sum(t.seconds - first for t in tasks)
-    assert samples / post_ramp_s == pytest.approx(50 / 3, rel=0.05)
+    assert samples / post_ramp_s == pytest.approx(50 * 50 / 180, rel=0.05)  # module docstring

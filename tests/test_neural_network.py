@@ -95,7 +95,7 @@ def test_save_load_weights_only_gives_identical_outputs(tmp_path, arch):
     assert len(raw["normalization"]["target_mean"]) == 12
     loaded, _ = load_checkpoint(path)
     x = torch.as_tensor(gait_inputs(16, seed=4)[0])
-    x = x.reshape(7, 16, 4) if model.recurrent else x
+    x = x.reshape(-1, 16, 4) if model.recurrent else x  # one sequence per gait
     with torch.no_grad():
         torch.testing.assert_close(loaded(x)[0], model(x)[0], rtol=0, atol=0)
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind

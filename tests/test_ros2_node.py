@@ -112,8 +112,10 @@ def test_cmd_vel_picks_the_nearest_trained_gait():
     assert gait_for_velocity(0.3, 0.0).name == "trot_forward"
     assert gait_for_velocity(0.06, 0.0).name == "walk_forward"
     assert gait_for_velocity(-0.1, 0.0).name == "walk_backward"
-    assert gait_for_velocity(0.02, 0.3).name == "turn_left"
-    assert gait_for_velocity(0.02, -0.3).name == "turn_right"
+    assert gait_for_velocity(0.02, 0.1).name == "turn_left"
+    assert gait_for_velocity(0.02, -0.1).name == "turn_right"
+    assert gait_for_velocity(0.2, 0.2).name == "trot_left"
+    assert gait_for_velocity(0.2, -0.2).name == "trot_right"
 
 
 def test_node_publishes_and_follows_cmd_vel(fake_ros):
