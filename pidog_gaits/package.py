@@ -162,7 +162,9 @@ A PPO policy (Stable-Baselines3) for the SunFounder PiDog, trained in MuJoCo by
 pidog-gaits. Each 20 ms (50 Hz) it reads the robot's sensors (IMU, ultrasonic range,
 joint angles and speeds, its last action, the speed/turn command, the gait phase and
 the head camera as `{s.get("VISION", "?")}`) and outputs 12 joint targets in radians,
-in the PiDog library's joint order, as a bounded residual on the imitation model's gait.
+in the PiDog library's joint order: a bounded residual on the imitation model's gait,
+which a 13th output, `steer`, bends left or right round obstacles (the ONNX graph applies
+it: its `prior_targets_rad` output is already steered).
 
 How it was made: {s.get("DATA_COLLECTION_DURATION", "?")} s of each expert gait recorded
 (stage 1), a `{s.get("IMITATION_MODEL", "?")}` imitation network trained

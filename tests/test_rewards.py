@@ -214,3 +214,18 @@ def test_yaml_profile_file_is_loaded(tmp_path):
     path = tmp_path / "mine.yaml"
     path.write_text("alive: 2.0\nforward_velocity: 5.0\n")
     assert rewards.load_profile(str(path)) == {"alive": 2.0, "forward_velocity": 5.0}
+
+
+def test_yaw_rate_tracking_peaks_at_the_heading_hold_command():
+    """The env's command yaw rate turns the robot back on course; tracking it pays most."""
+    base = StepState(
+        upright_cos=1.0, body_height_m=0.08, ang_vel_body_radps=np.array([0.0, 0.0, -0.2]),
+        forward_velocity_mps=0.3, lateral_velocity_mps=0.0, command=np.array([0.33, -0.2]),
+        sonar_m=4.0, obstacle_contacts=0, foot_obstacle_contacts=0, power_w=1.0,
+        action=np.zeros(13),
+    )  # fmt: skip
+    on = rewards.yaw_rate_tracking(base)
+    off = rewards.yaw_rate_tracking(
+        StepState(**{**base.__dict__, "command": np.array([0.33, 0.2])})
+    )
+    assert on == pytest.approx(1.0) and off < 0.2 * on

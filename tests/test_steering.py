@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 from _deploy_models import one_torch_thread, ppo_policy, save, untrained_imitation
 
-from pidog_gaits.envs.config import HEADING_MAX_YAW_RADPS, EnvConfig
+from pidog_gaits.envs.config import EnvConfig
 from pidog_gaits.envs.pidog_env import PiDogEnv
 from pidog_gaits.envs.prior import PriorSequence, make_controller_factory
 from pidog_gaits.gaits import steering
 from pidog_gaits.gaits.library import GAITS
+from pidog_gaits.gaits.steering import HEADING_MAX_YAW_RADPS
 from pidog_gaits.robot import specs
 from pidog_gaits.runtime.base import GaitSchedule, stand_targets
 from pidog_gaits.runtime.ppo_policy import TorchPpoPolicy
@@ -101,3 +102,22 @@ def test_deployed_policy_steers_its_prior_like_the_env(prior_arch, tmp_path):
             got = policy.prior_targets(ctx, float(steers[k]))
             np.testing.assert_allclose(got, seq.steered(k, float(steers[k])), atol=1e-6)
             schedule.advance()
+
+
+def test_robot_heading_hold_integrates_the_gyro_like_the_env_command():
+    """On the robot the heading comes from the gyro: turning left at 0.2 rad/s for 1 s
+    leaves the command asking for -0.2 rad/s, as the env's would."""
+    from pidog_gaits.backends import Reading
+
+    schedule = GaitSchedule(GAITS["trot_forward"], specs.CONTROL_DT_S, stand_targets())
+    reading = Reading(
+        imu=np.array([0, 0, 9.81, 0, 0, 0.2, 0, 0]), sonar_m=4.0,
+        joint_pos_rad=stand_targets(), joint_vel_radps=np.zeros(12),
+    )  # fmt: skip
+    for _ in range(round(1.0 / specs.CONTROL_DT_S)):
+        schedule.context(stand_targets(), reading)
+        schedule.advance()
+    ctx = schedule.context(stand_targets(), reading)
+    assert ctx.command[0] == pytest.approx(GAITS["trot_forward"].command_mps)
+    assert ctx.command[1] == pytest.approx(-0.2, abs=1e-6)
+    assert schedule.context(stand_targets(), None).command[1] == 0.0  # no sensors, no hold

@@ -14,13 +14,13 @@ import numpy as np
 
 from pidog_gaits.envs import rewards
 from pidog_gaits.gaits.library import GAITS
+from pidog_gaits.gaits.steering import HEADING_GAIN_PER_S
 from pidog_gaits.robot import specs
 from pidog_gaits.sim.physics import get_preset
 from pidog_gaits.sim.randomization import RandomizationRanges
 
 VISIONS = ("depth", "rgb", "none")
-HEADING_MAX_YAW_RADPS = 0.5
-"""Largest yaw-rate correction the heading hold commands (rad/s)."""
+
 PRIORS = ("imitation", "expert", "none")
 
 RESIDUAL_SCALE_RAD = (0.25,) * specs.NUM_LEG_JOINTS + (0.0,) * 4
@@ -70,9 +70,9 @@ class EnvConfig:
     """Give the policy a 13th action, ``steer`` in [-1, 1], that bends the prior gait's
     path (``gaits.steering``): how it turns away from a box. Without it the policy can
     only bend the path through joint residuals, which PPO did not learn (issue 5)."""
-    heading_gain_per_s: float = 1.0
+    heading_gain_per_s: float = HEADING_GAIN_PER_S
     """Heading hold: the command's yaw rate is the gait's plus this gain times the heading
-    error from the episode's goal heading (clipped to ``HEADING_MAX_YAW_RADPS``), so the
+    error from the episode's goal heading (``gaits.steering.heading_correction``), so the
     policy sees which way is back on course after a detour (0: the gait's yaw rate)."""
 
     def replace(self, **changes) -> EnvConfig:

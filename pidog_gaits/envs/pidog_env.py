@@ -28,10 +28,11 @@ from gymnasium import spaces
 
 from pidog_gaits.envs import observations as obs_mod
 from pidog_gaits.envs import rewards
-from pidog_gaits.envs.config import HEADING_MAX_YAW_RADPS, EnvConfig
+from pidog_gaits.envs.config import EnvConfig
 from pidog_gaits.envs.prior import PriorSequence, gait_for_command, make_controller_factory
 from pidog_gaits.envs.rewards import Reward, StepState
 from pidog_gaits.gaits.library import GAITS
+from pidog_gaits.gaits.steering import heading_correction
 from pidog_gaits.robot import specs
 from pidog_gaits.sim import world
 from pidog_gaits.sim.physics import PiDogSim, wrap_angle, yaw_of_quat
@@ -196,8 +197,7 @@ class PiDogEnv(gym.Env):
         t_s = self._step * specs.CONTROL_DT_S
         goal = self.goal_yaw_rad + float(self.gait_command[1]) * t_s
         error = wrap_angle(goal - yaw_of_quat(self.sim.body_quat))
-        correction = min(HEADING_MAX_YAW_RADPS, max(-HEADING_MAX_YAW_RADPS, gain * error))
-        self.command[1] = self.gait_command[1] + correction
+        self.command[1] = self.gait_command[1] + heading_correction(error, gain)
 
     def _observe(self) -> dict[str, np.ndarray]:
         k = min(self._step, len(self.prior) - 1)

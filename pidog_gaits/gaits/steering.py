@@ -25,6 +25,16 @@ TURN_KNOTS = (-1.0, 0.0, 1.0)
 """Gait-input turns the prior is evaluated at (right, straight, left)."""
 STEER_INDEX = 12
 """Position of ``steer`` in a steering policy's action (after the 12 joint residuals)."""
+HEADING_GAIN_PER_S = 1.0
+"""Heading hold: yaw-rate command per rad of heading error (``EnvConfig.heading_gain_per_s``)."""
+HEADING_MAX_YAW_RADPS = 0.5
+"""Largest yaw-rate correction the heading hold commands (rad/s)."""
+
+
+def heading_correction(error_rad: float, gain_per_s: float = HEADING_GAIN_PER_S) -> float:
+    """Yaw rate (rad/s) the command adds to turn back to the goal heading."""
+    limit = HEADING_MAX_YAW_RADPS
+    return min(limit, max(-limit, gain_per_s * error_rad))
 
 
 def steered_turn(gait_turn: float, steer: float) -> float:

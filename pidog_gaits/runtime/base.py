@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from pidog_gaits.backends import Reading
-from pidog_gaits.gaits import poses
+from pidog_gaits.gaits import poses, steering
 from pidog_gaits.gaits.library import GAITS, GaitPlayer, GaitSpec
 from pidog_gaits.robot import specs
 
@@ -154,8 +154,15 @@ class GaitSchedule:
     :param start_targets: what the robot holds at the start (blended from).
     """
 
-    def __init__(self, gait: GaitSpec, dt_s: float, start_targets: np.ndarray) -> None:
+    def __init__(
+        self,
+        gait: GaitSpec,
+        dt_s: float,
+        start_targets: np.ndarray,
+        heading_gain_per_s: float = steering.HEADING_GAIN_PER_S,
+    ) -> None:
         self.dt_s = dt_s
+        self.heading_gain_per_s = heading_gain_per_s
         self.switch(gait, start_targets)
 
     def switch(self, gait: GaitSpec, hold_targets: np.ndarray) -> None:
@@ -164,14 +171,24 @@ class GaitSchedule:
         self.step = 0
         self.blend_from = np.asarray(hold_targets, dtype=float).copy()
         self._dphase = self.dt_s / gait.period_s
+        self.heading_error_rad = 0.0
+        """Goal heading (the start's, turning at the gait's yaw rate) minus the heading,
+        integrated from the gyro: the heading hold of ``PiDogEnv._update_command``."""
 
     def context(self, last_targets: np.ndarray, reading: Reading | None) -> StepContext:
         gait = self.gait
+        command = gait.command.astype(np.float32)
+        if reading is not None and self.heading_gain_per_s > 0:
+            command[1] += steering.heading_correction(
+                self.heading_error_rad, self.heading_gain_per_s
+            )
+            gyro_z = float(reading.imu[5])
+            self.heading_error_rad += (float(gait.command[1]) - gyro_z) * self.dt_s
         return StepContext(
             gait=gait,
             gait_input=gait.inputs(self.phase)[0],
             phase=self.phase,
-            command=gait.command.astype(np.float32),
+            command=command,
             blend_weight=ramp_weight(self.step * self.dt_s),
             blend_from=self.blend_from,
             last_targets=last_targets,
