@@ -65,7 +65,9 @@ class RLConfig:
     device: str = "auto"
     """``auto`` (CUDA if present), ``cpu`` or ``cuda``."""
     threads: int = 1
-    """Torch CPU threads (1 measured fastest with 4 envs on 2 shared cores)."""
+    """Torch CPU threads while the envs step (batch-4 inference: 1 measured fastest)."""
+    update_threads: int = 0
+    """Torch CPU threads during PPO's updates (minibatches of 256); 0: ``threads``."""
     seed: int = 0
     quality: str = "medium"
     """Physics preset the training envs step."""
@@ -239,7 +241,11 @@ def train(cfg: RLConfig) -> dict:
 
     from pidog_gaits.envs.features import PiDogFeatures
     from pidog_gaits.envs.policy_file import save_policy
-    from pidog_gaits.envs.training_log import TrainingLogCallback, plot_reward_curve
+    from pidog_gaits.envs.training_log import (
+        TrainingLogCallback,
+        UpdateThreads,
+        plot_reward_curve,
+    )
     from pidog_gaits.envs.vec import make_vec_env, pick_vec_env
     from pidog_gaits.envs.warm_start import can_warm_start, warm_start_steering
     from pidog_gaits.gaits.steering import STEER_INDEX
@@ -327,16 +333,18 @@ def train(cfg: RLConfig) -> dict:
                                      save_vecnormalize=True)  # fmt: skip
     progress = cfg.progress_bar if cfg.progress_bar is not None else sys.stderr.isatty()
     training_log = TrainingLogCallback(log, cfg.timesteps)
+    thread_switch = UpdateThreads(cfg.threads, cfg.update_threads or cfg.threads)
     t0 = time.perf_counter()
     if remaining > 0:
         model.learn(
             total_timesteps=remaining,
-            callback=CallbackList([checkpoints, training_log]),
+            callback=CallbackList([checkpoints, training_log, thread_switch]),
             tb_log_name="PPO",
             reset_num_timesteps=not cfg.resume,
             progress_bar=progress,
         )
     wall_s = time.perf_counter() - t0
+    torch.set_num_threads(cfg.threads)  # the last update left it at update_threads
     trained = model.num_timesteps - done_steps
 
     model.save(out / "final_model.zip")
@@ -387,7 +395,8 @@ def cli(
     ),
     resume: Path | None = typer.Option(None, help="Checkpoint .zip to continue."),
     vec_env: str = typer.Option("auto", help="auto (measure), dummy or subproc."),
-    threads: int = typer.Option(1, help="Torch CPU threads."),
+    threads: int = typer.Option(1, help="Torch CPU threads while the envs step."),
+    update_threads: int = typer.Option(0, help="Torch threads in PPO updates (0: --threads)."),
     n_steps: int = typer.Option(256, help="PPO steps per env per rollout."),
     batch_size: int = typer.Option(256, help="PPO minibatch size."),
     n_epochs: int = typer.Option(5, help="PPO epochs per rollout."),
@@ -425,6 +434,7 @@ def cli(
         vec_env=vec_env,
         device=device,
         threads=threads,
+        update_threads=update_threads,
         seed=seed,
         quality=quality,
         vision=vision,

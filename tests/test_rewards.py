@@ -121,6 +121,20 @@ def test_box_in_the_path_costs_more_as_it_nears_and_nothing_beside_it(env):
     assert term(env, "path_obstacle") == 0.0  # behind
 
 
+def test_a_box_hit_is_paid_once_and_never_floored(env):
+    fresh(env)
+    gid = int(env.sim.obstacle_geom_ids[0])
+    body = env.sim.body_pos_m.copy()
+    world.place_box(env.sim.model, env.sim.data, gid, body + [0.08, 0.0, 0.0], [0.03, 0.03, 0.03])
+    first, second = env.measure(ZERO), env.measure(ZERO)
+    assert rewards.box_hit(first) == 1.0 and rewards.collision(first) == 1.0
+    assert rewards.box_hit(second) == 0.0 and rewards.collision(second) == 1.0  # still touching
+    reward = Reward({"alive": 0.5, "collision": -5.0, "box_hit": -100.0})  # floor 0
+    total, _ = reward(first)
+    assert total == pytest.approx(-100.0)  # the per-step part floors at 0; the hit does not
+    assert reward(second)[0] == 0.0
+
+
 def test_box_against_the_body_is_a_collision_and_foot_contact_is_not(env):
     fresh(env)
     assert term(env, "collision") == 0.0

@@ -281,6 +281,7 @@ class PiDogEnv(gym.Env):
     def measure(self, action: np.ndarray, sonar_m: float | None = None) -> StepState:
         """The reward's view of the simulator now (``sonar_m``: the reading, else a new one)."""
         sim = self.sim
+        hit_before = len(self.boxes_hit)
         fell_contact, nonfoot, feet = self.contacts()
         upright_cos = sim.upright()
         rot = sim.body_rotation
@@ -294,6 +295,7 @@ class PiDogEnv(gym.Env):
             command=self.command,
             sonar_m=self.sensors.ultrasonic() if sonar_m is None else sonar_m,
             obstacle_contacts=nonfoot,
+            new_boxes_hit=len(self.boxes_hit) - hit_before,
             foot_obstacle_contacts=feet,
             power_w=float(np.abs(sim.data.actuator_force * sim.joint_vel_radps).sum()),
             action=np.asarray(action, dtype=float),
