@@ -31,7 +31,7 @@ DEFAULT_JSON = os.path.join(os.path.dirname(__file__), "results", "rl_speed.json
 def env_steps_per_s(config: EnvConfig, steps: int) -> float:
     env = PiDogEnv(config)
     env.reset(seed=0)
-    zero = np.zeros(12, dtype=np.float32)
+    zero = np.zeros(env.action_space.shape, dtype=np.float32)
     t0 = time.perf_counter()
     for _ in range(steps):
         _, _, terminated, truncated, _ = env.step(zero)
@@ -42,11 +42,15 @@ def env_steps_per_s(config: EnvConfig, steps: int) -> float:
     return rate
 
 
-def ppo_steps_per_s(config: EnvConfig, vec_kind: str, steps: int, envs: int = 4) -> float:
+def ppo_steps_per_s(
+    config: EnvConfig, vec_kind: str, steps: int, envs: int = 4, update_threads: int = 0
+) -> float:
+    """PPO steps/s; ``update_threads`` > 0 switches torch threads for the updates."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import VecNormalize
 
     from pidog_gaits.envs.features import PiDogFeatures
+    from pidog_gaits.envs.training_log import UpdateThreads
     from pidog_gaits.envs.vec import make_vec_env
     from pidog_gaits.train_rl_vision import RLConfig
 
@@ -59,11 +63,14 @@ def ppo_steps_per_s(config: EnvConfig, vec_kind: str, steps: int, envs: int = 4)
                        "net_arch": {"pi": d.net_arch, "vf": d.net_arch},
                        "log_std_init": d.log_std_init},
     )  # fmt: skip
+    threads = torch.get_num_threads()
+    callback = UpdateThreads(threads, update_threads or threads)
     rollout = d.n_steps * envs
-    model.learn(rollout)  # warm-up: allocations, first episode resets
+    model.learn(rollout, callback=callback)  # warm-up: allocations, first episode resets
     t0 = time.perf_counter()
-    model.learn(max(steps, rollout), reset_num_timesteps=False)
+    model.learn(max(steps, rollout), reset_num_timesteps=False, callback=callback)
     rate = (model.num_timesteps - rollout) / (time.perf_counter() - t0)
+    torch.set_num_threads(threads)
     venv.close()
     return rate
 
@@ -101,6 +108,12 @@ def main(
     for name, (cfg, kind) in ppo_cases.items():
         steps = ppo_steps if not name.startswith("rgb") else ppo_steps // 4
         ppo_rows[name] = max(ppo_steps_per_s(cfg, kind, steps) for _ in range(repeats))
+    both = os.cpu_count() or 1
+    if both > threads:  # the updates on every core, the rollouts on one
+        ppo_rows[f"depth_32x24_dummy_update_threads_{both}"] = max(
+            ppo_steps_per_s(env_cases["depth_32x24"], "dummy", ppo_steps, update_threads=both)
+            for _ in range(repeats)
+        )
     default = ppo_rows["depth_32x24_dummy"]
     figures = {
         "cpu_count": os.cpu_count(),
