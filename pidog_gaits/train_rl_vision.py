@@ -67,7 +67,9 @@ class RLConfig:
     threads: int = 1
     """Torch CPU threads while the envs step (batch-4 inference: 1 measured fastest)."""
     update_threads: int = 0
-    """Torch CPU threads during PPO's updates (minibatches of 256); 0: ``threads``."""
+    """Torch CPU threads during PPO's updates (minibatches of 256); 0: ``threads``. Off by
+    default: on the 2-core CI machine, with another job on the second core, 2 update
+    threads measured 303-360 steps/s against 387-469 with 1 (``benchmarks/rl_speed.py``)."""
     seed: int = 0
     quality: str = "medium"
     """Physics preset the training envs step."""
