@@ -69,7 +69,8 @@ class RLConfig:
     update_threads: int = 0
     """Torch CPU threads during PPO's updates (minibatches of 256); 0: ``threads``. Off by
     default: on the 2-core CI machine, with another job on the second core, 2 update
-    threads measured 303-360 steps/s against 387-469 with 1 (``benchmarks/rl_speed.py``)."""
+    threads measured 303-360 steps/s against 387-469 with 1 (``benchmarks/rl_speed.py``);
+    idle, 453-477 against 432-538: no clear gain on two cores."""
     seed: int = 0
     quality: str = "medium"
     """Physics preset the training envs step."""
