@@ -58,7 +58,7 @@ def evaluate_all(model: Path, episodes: int, **baseline: bool) -> dict:
 
     out = {}
     for name, cond in CONDITIONS.items():
-        if baseline.get("reflex") and not cond["obstacles"] and cond["obstacles"] is not None:
+        if baseline.get("reflex") and cond["obstacles"] == 0:
             continue  # the reflex only acts on boxes: on an open floor it is the prior
         cfg = EvalConfig(model=str(model), episodes=episodes, obstacles=cond["obstacles"],
                          overrides=cond["overrides"], **baseline)  # fmt: skip

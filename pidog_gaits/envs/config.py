@@ -20,7 +20,6 @@ from pidog_gaits.sim.physics import get_preset
 from pidog_gaits.sim.randomization import RandomizationRanges
 
 VISIONS = ("depth", "rgb", "none")
-
 PRIORS = ("imitation", "expert", "none")
 
 RESIDUAL_SCALE_RAD = (0.25,) * specs.NUM_LEG_JOINTS + (0.0,) * 4

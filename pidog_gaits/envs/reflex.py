@@ -9,9 +9,9 @@ harder the nearer and more central the box is. ``train_rl_vision`` clones it int
 policy's ``steer`` before PPO (``warm_start_steering``), so the deployed policy is still
 one network and PPO refines the rule instead of discovering it.
 
-Measured with the imitation prior, 3 boxes, production physics, 20 episodes
-(``benchmarks/rl_compare.py`` row ``reflex``): 0 falls and 1 box hit, against 8 falls
-and 8 hits without steering.
+Measured with the imitation prior, 3 boxes, production physics, 10 episodes
+(``benchmarks/rl_compare.py``, row ``imitation_prior_with_reflex``): 0.26 m/s, 0 falls,
+0 boxes hit, against 4 falls and 5 hits for the prior alone.
 """
 
 from __future__ import annotations

@@ -92,6 +92,30 @@ def blend(targets: np.ndarray, ctx: StepContext) -> np.ndarray:
     return w * np.asarray(targets, dtype=float) + (1.0 - w) * ctx.blend_from
 
 
+class ExpertPrior:
+    """The scripted gait's targets (12, rad, not ramped) at a step, from one cached
+    ``GaitPlayer`` per gait; with ``steering``, blended between the knot turns for the
+    policy's steer (``gaits.steering``), as ``envs.prior.PriorSequence.steered`` does."""
+
+    def __init__(self, steering: bool = False) -> None:
+        self.steering = steering
+        self._players: dict[GaitSpec, GaitPlayer] = {}
+
+    def _targets(self, gait: GaitSpec, phase: float) -> np.ndarray:
+        player = self._players.get(gait)
+        if player is None:
+            player = self._players[gait] = GaitPlayer(gait)
+        return player.targets(phase)
+
+    def __call__(self, ctx: StepContext, steer: float = 0.0) -> np.ndarray:
+        # The phase as the gait input carries it (float32), exactly as ``run_gait`` plays it.
+        phase = float(ctx.gait_input[3])
+        if not self.steering:
+            return self._targets(ctx.gait, phase)
+        knots = np.stack([self._targets(g, phase) for g in steering.knot_gaits(ctx.gait)])
+        return steering.blend_knots(knots, steering.steered_turn(ctx.gait.turn, steer))
+
+
 class ExpertPolicy:
     """The scripted expert gaits (``--model expert``): numpy only, for robot bring-up.
 
@@ -106,17 +130,13 @@ class ExpertPolicy:
     control_dt_s = specs.CONTROL_DT_S
 
     def __init__(self) -> None:
-        self._players: dict[GaitSpec, GaitPlayer] = {}
+        self._prior = ExpertPrior()
 
     def reset(self) -> None:
         pass
 
     def act(self, ctx: StepContext) -> np.ndarray:
-        player = self._players.get(ctx.gait)
-        if player is None:
-            player = self._players[ctx.gait] = GaitPlayer(ctx.gait)
-        # The phase as the gait input carries it (float32), exactly as ``run_gait`` plays it.
-        return blend(player.targets(float(ctx.gait_input[3])), ctx)
+        return blend(self._prior(ctx), ctx)
 
 
 def gait_with(gait: GaitSpec, direction: float | None, turn: float | None) -> GaitSpec:

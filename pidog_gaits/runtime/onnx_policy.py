@@ -21,10 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pidog_gaits.gaits import steering
-from pidog_gaits.gaits.library import GaitPlayer
 from pidog_gaits.robot import specs
-from pidog_gaits.runtime.base import StepContext, blend, stand_targets
+from pidog_gaits.runtime.base import ExpertPrior, StepContext, blend, stand_targets
 from pidog_gaits.runtime.observation import build_observation
 
 METADATA_KEY = "pidog_gaits"
@@ -128,23 +126,11 @@ class OnnxPpoPolicy:
         self.scale = np.asarray(info["action_scale_rad"], dtype=float)
         self.steering = bool(info.get("steering", False))
         self._graph = _StatefulGraph(session, info.get("state", []))
-        self._players: dict = {}
+        self._expert = ExpertPrior(self.steering)
         self._stand = stand_targets()
 
     def reset(self) -> None:
         self._graph.reset()
-
-    def _expert(self, ctx: StepContext, steer: float) -> np.ndarray:
-        gaits = steering.knot_gaits(ctx.gait) if self.steering else (ctx.gait,)
-        rows = []
-        for gait in gaits:
-            player = self._players.get(gait)
-            if player is None:
-                player = self._players[gait] = GaitPlayer(gait)
-            rows.append(player.targets(float(ctx.gait_input[3])))
-        if not self.steering:
-            return rows[0]
-        return steering.blend_knots(np.stack(rows), steering.steered_turn(ctx.gait.turn, steer))
 
     def act(self, ctx: StepContext) -> np.ndarray:
         feeds = build_observation(ctx, self.obs_keys, self.bounds)

@@ -23,9 +23,11 @@ import torch
 from torch import nn
 
 from pidog_gaits.gaits import steering
-from pidog_gaits.gaits.library import GaitPlayer
+from pidog_gaits.gaits.steering import (
+    TURN_KNOTS,  # the graph's ``steering`` flag shadows the module
+)
 from pidog_gaits.robot import specs
-from pidog_gaits.runtime.base import StepContext, blend, stand_targets
+from pidog_gaits.runtime.base import ExpertPrior, StepContext, blend, stand_targets
 from pidog_gaits.runtime.observation import build_observation
 from pidog_gaits.runtime.onnx_policy import FORMAT_VERSION, ModelLoadError
 
@@ -95,7 +97,7 @@ class TorchPpoPolicy:
         self.steering = bool(env_config.steering)
         self.action_dim = env_config.action_dim()
         self._stand = stand_targets()
-        self._players: dict = {}
+        self._expert = ExpertPrior(self.steering)
         self._controllers: list = []
         if prior_model is not None:
             from pidog_gaits.neural_network import PolicyController
@@ -144,27 +146,17 @@ class TorchPpoPolicy:
         for controller in self._controllers:
             controller.reset()
 
-    def _expert(self, gait, phase: float) -> np.ndarray:
-        player = self._players.get(gait)
-        if player is None:
-            player = self._players[gait] = GaitPlayer(gait)
-        return player.targets(phase)
-
     def prior_targets(self, ctx: StepContext, steer: float = 0.0) -> np.ndarray:
         """The prior's targets at this step for ``steer``, ramped from the stand
         (``PriorSequence.steered``)."""
         if self.prior == "none":
             return self._stand
+        if self.prior == "expert":
+            return blend(self._expert(ctx, steer), ctx)
         if not self.steering:
-            if self.prior == "imitation":
-                return blend(self._controllers[0](ctx.gait_input), ctx)
-            return blend(self._expert(ctx.gait, float(ctx.gait_input[3])), ctx)
-        if self.prior == "imitation":
-            rows = steering.knot_inputs(ctx.gait_input)
-            knots = np.stack([c(row) for c, row in zip(self._controllers, rows, strict=True)])
-        else:
-            phase = float(ctx.gait_input[3])
-            knots = np.stack([self._expert(g, phase) for g in steering.knot_gaits(ctx.gait)])
+            return blend(self._controllers[0](ctx.gait_input), ctx)
+        rows = steering.knot_inputs(ctx.gait_input)
+        knots = np.stack([c(row) for c, row in zip(self._controllers, rows, strict=True)])
         turn = steering.steered_turn(ctx.gait.turn, steer)
         return blend(steering.blend_knots(knots, turn), ctx)
 
@@ -217,7 +209,7 @@ class _PpoGraph(nn.Module):
         self.prior_model = prior_model
         self.recurrent = bool(prior_model is not None and prior_model.recurrent)
         self.steering = steering
-        self.register_buffer("knots", torch.tensor(steering_knots(), dtype=torch.float32))
+        self.register_buffer("knots", torch.tensor(TURN_KNOTS, dtype=torch.float32))
 
     def forward(self, *inputs):
         n = len(self.keys)
@@ -227,28 +219,21 @@ class _PpoGraph(nn.Module):
         action = torch.clamp(action, -1.0, 1.0)
         if self.prior_model is None:
             return action
-        gait_input = inputs[n]
-        if self.steering:
-            rows = gait_input.view(1, 4).repeat(3, 1)
+        rows = inputs[n].view(1, 4)
+        if self.steering:  # the gait input at each knot turn, one row each
+            rows = rows.repeat(3, 1)
             rows = torch.cat([rows[:, :2], self.knots.view(3, 1), rows[:, 3:]], dim=1)
-            turn = torch.clamp(gait_input[0, 2] + action[0, specs.NUM_JOINTS], -1.0, 1.0)
-            weights = torch.stack(
-                [torch.relu(-turn), 1.0 - torch.abs(turn), torch.relu(turn)]
-            ).view(1, 3)
-            if self.recurrent:
-                state = (inputs[n + 1], inputs[n + 2])
-                out, (h, c) = self.prior_model(rows.view(3, 1, 4), state)
-                return action, weights @ out.view(3, specs.NUM_JOINTS), h, c
-            return action, weights @ self.prior_model(rows)[0]
         if self.recurrent:
             state = (inputs[n + 1], inputs[n + 2])
-            out, (h, c) = self.prior_model(gait_input.view(1, 1, 4), state)
-            return action, out.view(1, specs.NUM_JOINTS), h, c
-        return action, self.prior_model(gait_input)[0]
-
-
-def steering_knots() -> list[float]:
-    return list(steering.TURN_KNOTS)
+            out, (h, c) = self.prior_model(rows.view(-1, 1, 4), state)
+            out = out.view(-1, specs.NUM_JOINTS)
+        else:
+            out = self.prior_model(rows)[0]
+        if self.steering:  # gaits.steering.knot_weights, in torch
+            turn = torch.clamp(inputs[n][0, 2] + action[0, specs.NUM_JOINTS], -1.0, 1.0)
+            weights = torch.stack([torch.relu(-turn), 1.0 - torch.abs(turn), torch.relu(turn)])
+            out = weights.view(1, 3) @ out
+        return (action, out, h, c) if self.recurrent else (action, out)
 
 
 def export_ppo(policy: TorchPpoPolicy, out: Path, source: str) -> dict:
