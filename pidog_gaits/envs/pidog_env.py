@@ -311,10 +311,9 @@ class PiDogEnv(gym.Env):
         if ids.size == 0:
             return math.inf
         pos = m.geom_pos[ids]
-        ahead_axis = self.sim.data.xmat[self.sim.body_id]  # row-major 3x3: [0], [3] = x axis
-        rel_x = pos[:, 0] - self.sim.data.xpos[self.sim.body_id, 0]
-        rel_y = pos[:, 1] - self.sim.data.xpos[self.sim.body_id, 1]
-        cx, sx = ahead_axis[0], ahead_axis[3]  # body x axis in world (yaw part)
+        body = self.sim.data.xpos[self.sim.body_id]  # the frame body_rotation belongs to
+        rel_x, rel_y = pos[:, 0] - body[0], pos[:, 1] - body[1]
+        cx, sx, _ = self.sim.body_rotation @ specs.FORWARD_AXIS_BODY  # heading, in world
         ahead = rel_x * cx + rel_y * sx
         lateral = rel_y * cx - rel_x * sx
         half = m.geom_size[ids, 0]  # square boxes (``world.place_obstacles``)
