@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pidog_gaits.envs import rewards
+from pidog_gaits.envs.observations import JOINT_READINGS
 from pidog_gaits.gaits.library import GAITS
 from pidog_gaits.gaits.steering import HEADING_GAIN_PER_S
 from pidog_gaits.robot import specs
@@ -35,9 +36,14 @@ leg angle the expert gaits use (trot and walk stay within stand +-0.5 rad)."""
 class EnvConfig:
     """Everything that defines a PiDog-v0 episode."""
 
-    vision: str = "depth"
-    """Head camera image in the observation: ``depth`` (ray-cast), ``rgb`` (OpenGL) or
-    ``none``."""
+    vision: str = "rgb"
+    """Head camera image in the policy's observation: ``rgb`` (PiDog's colour camera, the
+    default), ``depth`` (simulator only: PiDog has no depth camera) or ``none``."""
+    joint_readings: str = "commanded"
+    """What stands in for joint encoders in the policy's observation: ``commanded`` (the
+    last commanded targets, ``targets``: all PiDog's hobby servos allow) or ``measured``
+    (adds the simulator's joint positions and velocities as ``joints``: only for robots
+    with feedback servos; never the default)."""
     image_width_px: int = specs.CAMERA_WIDTH_PX
     image_height_px: int = specs.CAMERA_HEIGHT_PX
     quality: str = "medium"
@@ -94,6 +100,11 @@ class EnvConfig:
         """Raise ``ValueError`` on any setting that cannot run; returns ``self``."""
         if self.vision not in VISIONS:
             raise ValueError(f"unknown vision {self.vision!r}; choose one of {', '.join(VISIONS)}")
+        if self.joint_readings not in JOINT_READINGS:
+            raise ValueError(
+                f"unknown joint_readings {self.joint_readings!r}; choose one of "
+                f"{', '.join(JOINT_READINGS)}"
+            )
         if self.prior not in PRIORS:
             raise ValueError(f"unknown prior {self.prior!r}; choose one of {', '.join(PRIORS)}")
         if self.prior == "imitation" and not self.pretrained:

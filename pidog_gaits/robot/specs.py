@@ -157,6 +157,13 @@ ULTRASONIC_MAX_RANGE_M = 4.0
 """HC-SR04-type rangefinder in PiDog's head: 2 cm to 4 m."""
 ULTRASONIC_HALF_ANGLE_RAD = math.radians(7.5)
 """Half-angle of the ~15 deg beam."""
+ULTRASONIC_NO_ECHO = -1.0
+"""The reading without an echo: SunFounder's ``Ultrasonic.read()`` returns -1 when the
+echo times out (nothing in range, or the ping was lost)."""
+ULTRASONIC_MISS_PROB = 0.05
+"""Chance that a reading with a surface in range still gets no echo. Assumed: HC-SR04
+modules on a walking robot lose an occasional ping to glancing surfaces and vibration;
+no published rate for PiDog was found, so the policy is trained to shrug off ~1 in 20."""
 
 NOISE_SIGMA = {
     "joint_pos_rad": 0.01,

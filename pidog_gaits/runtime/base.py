@@ -56,7 +56,10 @@ class StepContext:
     blend_from: np.ndarray
     """Targets (12, rad) held when the gait started (the stand at start-up)."""
     last_targets: np.ndarray
-    """Last commanded targets (12, rad): the ``last_action`` observation."""
+    """Last commanded targets (12, rad)."""
+    target_history: np.ndarray | None = None
+    """``(TARGET_HISTORY, 12)`` commanded targets (rad), newest first: the ``targets``
+    observation (``envs.observations``); ``None``: ``last_targets`` repeated."""
     reading: Reading | None = None
     step: int = 0
     """Control steps since the gait started."""
@@ -74,6 +77,9 @@ class DeployPolicy(Protocol):
     image_size_px: tuple[int, int]
     control_dt_s: float
     """Control period the model was trained for (s)."""
+    signals: tuple[str, ...]
+    """The robot signals the model reads (its observation parts, ``image`` included;
+    empty for models that read only the gait input)."""
 
     def reset(self) -> None:
         """Clear any recurrent state (start of a run or a gait change)."""
@@ -126,6 +132,7 @@ class ExpertPolicy:
     kind = "expert"
     engine = "numpy"
     image = None
+    signals: tuple[str, ...] = ()
     image_size_px = (specs.CAMERA_WIDTH_PX, specs.CAMERA_HEIGHT_PX)
     control_dt_s = specs.CONTROL_DT_S
 
@@ -195,7 +202,12 @@ class GaitSchedule:
         """Goal heading (the start's, turning at the gait's yaw rate) minus the heading,
         integrated from the gyro: the heading hold of ``PiDogEnv._update_command``."""
 
-    def context(self, last_targets: np.ndarray, reading: Reading | None) -> StepContext:
+    def context(
+        self,
+        last_targets: np.ndarray,
+        reading: Reading | None,
+        target_history: np.ndarray | None = None,
+    ) -> StepContext:
         gait = self.gait
         command = gait.command.astype(np.float32)
         if reading is not None and self.heading_gain_per_s > 0:
@@ -212,6 +224,7 @@ class GaitSchedule:
             blend_weight=ramp_weight(self.step * self.dt_s),
             blend_from=self.blend_from,
             last_targets=last_targets,
+            target_history=target_history,
             reading=reading,
             step=self.step,
         )

@@ -26,7 +26,8 @@ from pidog_gaits.runtime.base import ExpertPrior, StepContext, blend, stand_targ
 from pidog_gaits.runtime.observation import build_observation
 
 METADATA_KEY = "pidog_gaits"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: PPO graphs take the policy group only (``targets`` history, no measured joints)."""
 
 
 class ModelLoadError(ValueError):
@@ -42,6 +43,11 @@ def read_metadata(session) -> dict:
     info = json.loads(meta[METADATA_KEY])
     if info.get("format", 0) > FORMAT_VERSION:
         raise ModelLoadError("this ONNX file was written by a newer pidog-gaits; update it")
+    if info.get("kind") == "ppo" and info.get("format", 0) < FORMAT_VERSION:
+        raise ModelLoadError(
+            "this PPO model was exported by an older pidog-gaits (its inputs differ); "
+            "export it again from its final_model.pth, or retrain it"
+        )
     if list(info.get("joint_names", specs.JOINT_NAMES)) != list(specs.JOINT_NAMES):
         raise ModelLoadError("the model's joint order differs from this package's")
     return info
@@ -85,6 +91,7 @@ class OnnxImitationPolicy:
     kind = "imitation"
     engine = "onnx"
     image = None
+    signals: tuple[str, ...] = ()
     image_size_px = (specs.CAMERA_WIDTH_PX, specs.CAMERA_HEIGHT_PX)
 
     def __init__(self, session, info: dict) -> None:
@@ -116,6 +123,7 @@ class OnnxPpoPolicy:
         self.arch = info.get("arch", "ppo")
         self.control_dt_s = float(info.get("control_dt_s", specs.CONTROL_DT_S))
         self.obs_keys = list(info["obs_keys"])
+        self.signals = tuple(self.obs_keys)
         self.bounds = {
             k: (np.asarray(lo, dtype=np.float32), np.asarray(hi, dtype=np.float32))
             for k, (lo, hi) in info.get("obs_bounds", {}).items()

@@ -28,7 +28,7 @@ from pidog_gaits.gaits.steering import (
 )
 from pidog_gaits.robot import specs
 from pidog_gaits.runtime.base import ExpertPrior, StepContext, blend, stand_targets
-from pidog_gaits.runtime.observation import build_observation
+from pidog_gaits.runtime.observation import actor_keys, build_observation
 from pidog_gaits.runtime.onnx_policy import FORMAT_VERSION, ModelLoadError
 
 
@@ -87,11 +87,12 @@ class TorchPpoPolicy:
         self.image = None if env_config.vision == "none" else env_config.vision
         self.image_size_px = (env_config.image_width_px, env_config.image_height_px)
         spaces = policy.observation_space.spaces
-        self.obs_keys = list(spaces)
+        self.obs_keys = actor_keys(spaces)  # the policy group: the critic's part never
+        self.signals = tuple(self.obs_keys)  # reaches the deployed actor
         self.bounds = {
             k: (box.low.astype(np.float32), box.high.astype(np.float32))
             for k, box in spaces.items()
-            if k != "image"
+            if k in self.obs_keys and k != "image"
         }
         self.scale = np.asarray(env_config.action_scale_rad(), dtype=float)
         self.steering = bool(env_config.steering)
@@ -269,6 +270,7 @@ def export_ppo(policy: TorchPpoPolicy, out: Path, source: str) -> dict:
         "joint_names": list(specs.JOINT_NAMES),
         "control_dt_s": policy.control_dt_s,
         "obs_keys": list(policy.obs_keys),
+        "signals": list(policy.signals),
         "obs_bounds": {k: (lo.tolist(), hi.tolist()) for k, (lo, hi) in policy.bounds.items()},
         "image": policy.image,
         "image_size_px": list(policy.image_size_px),

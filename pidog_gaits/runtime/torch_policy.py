@@ -24,6 +24,7 @@ class TorchImitationPolicy:
     kind = "imitation"
     engine = "torch"
     image = None
+    signals: tuple[str, ...] = ()
     image_size_px = (specs.CAMERA_WIDTH_PX, specs.CAMERA_HEIGHT_PX)
 
     def __init__(self, controller, arch: str, control_dt_s: float = specs.CONTROL_DT_S) -> None:

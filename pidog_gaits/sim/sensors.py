@@ -1,10 +1,12 @@
 """PiDog's sensors with noise: IMU, ultrasonic rangefinder, head camera, joint encoders.
 
 Readings are what the real robot can give: the SH3001 6-axis IMU has no magnetometer, so
-orientation is roll and pitch only (no absolute yaw); the HC-SR04-type rangefinder
-returns the nearest echo in a ~15 deg cone, clipped to 2 cm..4 m. Joint positions and
-velocities are the simulator's; on the real robot the commanded angles stand in for them
-(hobby servos report no position).
+orientation is roll and pitch only (no absolute yaw), estimated from the accelerometer
+and gyro by the same filter the robot runs (``robot.imu.AttitudeFilter``); the
+HC-SR04-type rangefinder returns the nearest echo in a ~15 deg cone, 2 cm..4 m, or the
+library's -1 when no echo comes back (nothing in range, or a missed echo). Joint
+positions and velocities are the simulator's: they are for the critic and for robots
+with feedback servos; PiDog's hobby servos report no position.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import mujoco
 import numpy as np
 
 from pidog_gaits.robot import specs
+from pidog_gaits.robot.imu import AttitudeFilter
 from pidog_gaits.sim.physics import PiDogSim
 
 IMU_DIM = 8
@@ -60,6 +63,10 @@ class Sensors:
         self._geomgroup[specs.WORLD_GEOM_GROUP] = 1
         self._ray_geomid = np.zeros(len(self._sonar_dirs), dtype=np.int32)
         self._ray_dist = np.zeros(len(self._sonar_dirs))
+        self.attitude = AttitudeFilter()
+        self._attitude_time_s: float | None = None
+        self.sonar_miss_prob = specs.ULTRASONIC_MISS_PROB
+        """Chance that a reading with a surface in range gets no echo (-1)."""
         self._depth_dirs: np.ndarray | None = None
         self._renderer: mujoco.Renderer | None = None
 
@@ -74,15 +81,38 @@ class Sensors:
 
     # ------------------------------------------------------------------ IMU
     def imu(self) -> np.ndarray:
-        """``[ax, ay, az, gx, gy, gz, roll, pitch]`` in the body frame (m/s^2, rad/s, rad)."""
+        """``[ax, ay, az, gx, gy, gz, roll, pitch]`` in the body frame (m/s^2, rad/s, rad).
+
+        Roll and pitch are the robot's own estimate from the noisy accelerometer and gyro
+        (``robot.imu.AttitudeFilter``, advanced by the simulated time since the last
+        reading), not the simulator's true attitude (``true_roll_pitch_rad``).
+        """
         sd = self.sim.data.sensordata
         accel = sd[self._accel_adr : self._accel_adr + 3] + self._noise("accel_mps2", 3)
         gyro = sd[self._gyro_adr : self._gyro_adr + 3] + self._noise("gyro_radps", 3)
+        now = self.sim.time_s
+        dt = -1.0 if self._attitude_time_s is None else now - self._attitude_time_s
+        self._attitude_time_s = now
+        roll, pitch = self.attitude.update(accel, gyro, dt)
+        return np.concatenate([accel, gyro, [roll, pitch]])
+
+    def reset_attitude(self, settled: bool = True) -> None:
+        """Restart the roll/pitch filter for a new episode. ``settled``: start it at the
+        true attitude, as the robot's filter has settled by the time a gait starts (it
+        runs through the 1 s stand-up, ``runtime.loop``); else from the next reading."""
+        if settled:
+            self.attitude.reset(*self.true_roll_pitch_rad())
+            self._attitude_time_s = self.sim.time_s
+        else:
+            self.attitude.reset()
+            self._attitude_time_s = None
+
+    def true_roll_pitch_rad(self) -> np.ndarray:
+        """The simulator's exact roll and pitch (rad): privileged, for the critic."""
         r = self.sim.body_rotation
         roll = math.atan2(r[2, 1], r[2, 2])
         pitch = -math.asin(max(-1.0, min(1.0, r[2, 0])))
-        rp = np.array([roll, pitch]) + self._noise("orientation_rad", 2)
-        return np.concatenate([accel, gyro, rp])
+        return np.array([roll, pitch])
 
     # ------------------------------------------------------------------ encoders
     def joints(self) -> np.ndarray:
@@ -116,10 +146,19 @@ class Sensors:
         return float(hits.min()) if hits.size else specs.ULTRASONIC_MAX_RANGE_M
 
     def ultrasonic(self) -> float:
-        """Range reading (m) with noise, clipped to the sensor's 2 cm..4 m."""
+        """Range reading (m) with noise, 2 cm..4 m, or ``ULTRASONIC_NO_ECHO`` (-1).
+
+        No echo comes back when nothing is within range, and, with probability
+        ``sonar_miss_prob``, when a surface is (a glancing or soft surface, or a ping lost
+        to the trot's motion): the SunFounder library reports -1 for both. With
+        ``noise_scale`` 0 (exact readings) no echo is lost.
+        """
         true = self.ultrasonic_true_m()
         if true >= specs.ULTRASONIC_MAX_RANGE_M:
-            return specs.ULTRASONIC_MAX_RANGE_M
+            return specs.ULTRASONIC_NO_ECHO
+        miss = self.sonar_miss_prob if self.noise_scale > 0.0 else 0.0  # exact: no misses
+        if miss > 0.0 and self.rng.random() < miss:
+            return specs.ULTRASONIC_NO_ECHO
         reading = true + float(self._noise("ultrasonic_m", ()))
         return float(np.clip(reading, specs.ULTRASONIC_MIN_RANGE_M, specs.ULTRASONIC_MAX_RANGE_M))
 
