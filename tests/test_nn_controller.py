@@ -58,12 +58,15 @@ def _run(policy, gait="trot_forward", seconds=5.0, safety=None, **sim):
 
 
 def test_constants_shared_with_training():
-    from pidog_gaits.envs.observations import OBS_PARTS
+    from pidog_gaits.envs import observations
+    from pidog_gaits.runtime import observation as runtime_obs
     from pidog_gaits.sim import rollout
 
     assert RAMP_S == rollout.RAMP_S
     assert stand_targets() == pytest.approx(rollout.stand_targets(), abs=0)
-    assert tuple(OBS_PARTS) == PART_ORDER
+    assert tuple(observations.policy_parts("measured")) == PART_ORDER
+    assert [k for k in PART_ORDER if k != "joints"] == list(observations.ROBOT_PARTS)
+    assert runtime_obs.TARGET_HISTORY == observations.TARGET_HISTORY
 
 
 @pytest.mark.parametrize("gait", ["trot_forward", "walk_forward", "sit"])

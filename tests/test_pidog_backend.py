@@ -167,14 +167,14 @@ def test_roll_pitch_from_accel_matches_the_simulated_imu():
         sim.data.qpos[3:7] = quat
         mujoco.mj_kinematics(sim.model, sim.data)
         resting_accel = sim.body_rotation.T @ np.array([0.0, 0.0, 9.81])
-        expected = sensors.imu()[6:]
+        expected = sensors.true_roll_pitch_rad()
         assert roll_pitch_from_accel(resting_accel) == pytest.approx(tuple(expected), abs=1e-9)
         assert tuple(expected) == pytest.approx((roll, pitch), abs=1e-9)
 
 
 def test_sonar_cm_to_m():
     assert sonar_m_from_cm(57.0) == pytest.approx(0.57)
-    assert sonar_m_from_cm(-1.0) == specs.ULTRASONIC_MAX_RANGE_M  # no echo
+    assert sonar_m_from_cm(-1.0) == specs.ULTRASONIC_NO_ECHO  # no echo: the policy sees -1
     assert sonar_m_from_cm(1.0) == specs.ULTRASONIC_MIN_RANGE_M
     assert sonar_m_from_cm(900.0) == specs.ULTRASONIC_MAX_RANGE_M
 
@@ -244,7 +244,7 @@ def test_older_library_with_feet_names(monkeypatch):
     backend = PidogBackend()
     backend.command(stand_targets())
     assert calls and calls[0][0] == pytest.approx(to_library_deg(stand_targets())[0])
-    assert backend.read().sonar_m == specs.ULTRASONIC_MAX_RANGE_M
+    assert backend.read().sonar_m == specs.ULTRASONIC_NO_ECHO
 
 
 def test_missing_library_is_a_clear_error(monkeypatch):

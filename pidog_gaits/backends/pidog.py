@@ -29,12 +29,14 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from pidog_gaits.backends import BackendUnavailableError, Reading
 from pidog_gaits.robot import specs
+from pidog_gaits.robot.imu import AttitudeFilter, roll_pitch_from_accel
 
 GRAVITY_MPS2 = 9.80665
 ACCEL_COUNTS_PER_G = 16384.0
@@ -107,29 +109,29 @@ def from_library_deg(
     return np.radians(specs.HARDWARE_SIGN * deg)
 
 
-def roll_pitch_from_accel(accel_mps2: np.ndarray) -> tuple[float, float]:
-    """Roll and pitch (rad) of the gravity direction, in ``Sensors.imu``'s convention.
+def imu_to_body(
+    accel_raw, gyro_raw, axes: np.ndarray, attitude: AttitudeFilter | None = None,
+    dt_s: float = -1.0,
+) -> np.ndarray:
+    """Raw SH3001 counts -> ``[accel xyz (m/s^2), gyro xyz (rad/s), roll, pitch]``.
 
-    At rest the accelerometer reads ``R^T (0, 0, g)``: the world's up axis in body axes,
-    i.e. the third row of the body-to-world rotation, which ``Sensors.imu`` turns into
-    ``roll = atan2(r21, r22)`` and ``pitch = -asin(r20)`` (nose down positive).
+    Roll and pitch come from ``attitude`` (the simulator's filter, ``robot.imu``) advanced
+    by ``dt_s``; without one, from the accelerometer alone.
     """
-    ax, ay, az = (float(v) for v in accel_mps2)
-    return math.atan2(ay, az), math.atan2(-ax, math.hypot(ay, az))
-
-
-def imu_to_body(accel_raw, gyro_raw, axes: np.ndarray) -> np.ndarray:
-    """Raw SH3001 counts -> ``[accel xyz (m/s^2), gyro xyz (rad/s), roll, pitch]``."""
     accel = axes @ (np.asarray(accel_raw, dtype=float) * (GRAVITY_MPS2 / ACCEL_COUNTS_PER_G))
     gyro = axes @ np.radians(np.asarray(gyro_raw, dtype=float) / GYRO_COUNTS_PER_DPS)
-    roll, pitch = roll_pitch_from_accel(accel)
+    if attitude is None:
+        roll, pitch = roll_pitch_from_accel(accel)
+    else:
+        roll, pitch = attitude.update(accel, gyro, dt_s)
     return np.concatenate([accel, gyro, [roll, pitch]])
 
 
 def sonar_m_from_cm(distance_cm: float) -> float:
-    """The library's reading (cm; <= 0 without an echo) -> metres, clipped like the sim."""
+    """The library's reading (cm; -1 or <= 0 without an echo) -> metres, clipped like the
+    sim, or ``ULTRASONIC_NO_ECHO`` (-1), which the policy was trained to see."""
     if distance_cm is None or not math.isfinite(distance_cm) or distance_cm <= 0:
-        return specs.ULTRASONIC_MAX_RANGE_M
+        return specs.ULTRASONIC_NO_ECHO
     return float(
         np.clip(distance_cm / 100.0, specs.ULTRASONIC_MIN_RANGE_M, specs.ULTRASONIC_MAX_RANGE_M)
     )
@@ -183,6 +185,8 @@ class PidogBackend:
         self.frames_sent = 0
         self.frames_dropped = 0
         self.sonar_misses = 0
+        self._attitude = AttitudeFilter()  # the simulator's roll/pitch estimate (robot.imu)
+        self._last_read_s: float | None = None
         self.camera = None
         self.last_reading: Reading | None = None
         self.image_size_px = image_size_px
@@ -198,12 +202,16 @@ class PidogBackend:
     def read(self) -> Reading:
         dog = self.dog
         accel = list(dog.accData or (0, 0, 0))
-        imu = imu_to_body(accel, list(dog.gyroData or (0, 0, 0)), self._axes)
+        now = time.perf_counter()
+        dt = -1.0 if self._last_read_s is None else now - self._last_read_s
+        self._last_read_s = now
+        gyro = list(dog.gyroData or (0, 0, 0))
+        imu = imu_to_body(accel, gyro, self._axes, self._attitude, dt)
         # Older library versions only share the value their ultrasonic process writes.
         reader = getattr(dog, "read_distance", None)
         distance_cm = reader() if reader is not None else dog.distance.value
         sonar = sonar_m_from_cm(distance_cm)
-        if sonar >= specs.ULTRASONIC_MAX_RANGE_M:
+        if sonar == specs.ULTRASONIC_NO_ECHO:
             self.sonar_misses += 1
         image = None
         if self.camera is not None:
