@@ -172,6 +172,7 @@ def _pidog_kwargs(policy, dry_run: bool) -> dict:
         "config": PidogConfig(dry_run=dry_run),
         "image": policy.image,
         "image_size_px": policy.image_size_px,
+        "signals": tuple(getattr(policy, "signals", ())),
     }
 
 

@@ -258,6 +258,14 @@ def test_depth_policy_refused_on_the_robot(fake_pidog):
         PidogBackend(image="depth")
 
 
+def test_measured_joint_policy_refused_on_the_robot(fake_pidog):
+    with pytest.raises(BackendUnavailableError, match="measured joint angles"):
+        PidogBackend(signals=("imu", "sonar", "joints", "targets", "command", "phase"))
+    with pytest.raises(BackendUnavailableError, match="privileged"):
+        PidogBackend(signals=("imu", "privileged"))
+    PidogBackend(signals=("imu", "sonar", "targets", "command", "phase"))  # the default actor
+
+
 # ---------------------------------------------------------------------- safety in the loop
 NO_OVERRUN_STOP = SafetyConfig(max_overruns=10_000)
 """These tests keep wall-clock time on a shared CPU: only the overrun test may stop on it."""

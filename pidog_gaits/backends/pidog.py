@@ -20,9 +20,12 @@ Sensors into the observation: the SH3001 IMU (``accData``, ``gyroData``: raw cou
 16384 per g and 16.4 per deg/s, the library's calibration makes the resting up axis read
 -16384 on its x), the ultrasonic range (``read_distance()``, cm, -1 without an echo) and,
 only for a policy trained on RGB images, the camera via ``picamera2``. Hobby servos
-report no position: the last commanded angles stand in for the joint encoders and their
-finite difference for the joint velocities (``Reading.joint_pos_rad``).
+report no position: a policy reads its own commanded targets instead (``targets``), and
+one trained on measured joint angles (``joint_readings='measured'``) is refused.
 """
+
+ROBOT_SIGNALS = ("image", "imu", "sonar", "targets", "command", "phase")
+"""Observation parts this backend can feed (``image``: the colour camera only)."""
 
 from __future__ import annotations
 
@@ -162,8 +165,19 @@ class PidogBackend:
         config: PidogConfig | None = None,
         image: str | None = None,
         image_size_px: tuple[int, int] = (specs.CAMERA_WIDTH_PX, specs.CAMERA_HEIGHT_PX),
+        signals: tuple[str, ...] = (),
     ) -> None:
         self.config = config or PidogConfig()
+        if "joints" in signals:
+            raise BackendUnavailableError(
+                "this policy reads measured joint angles, and PiDog's hobby servos report "
+                "none: train it with joint readings 'commanded' (the default) to run it here"
+            )
+        unknown = [s for s in signals if s not in ROBOT_SIGNALS]
+        if unknown:
+            raise BackendUnavailableError(
+                f"this policy reads {', '.join(unknown)}, which PiDog cannot give"
+            )
         if image == "depth":
             raise BackendUnavailableError(
                 "this policy sees a depth image, and PiDog's camera gives colour only: "
