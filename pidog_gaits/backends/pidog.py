@@ -24,9 +24,6 @@ report no position: a policy reads its own commanded targets instead (``targets`
 one trained on measured joint angles (``joint_readings='measured'``) is refused.
 """
 
-ROBOT_SIGNALS = ("image", "imu", "sonar", "targets", "command", "phase")
-"""Observation parts this backend can feed (``image``: the colour camera only)."""
-
 from __future__ import annotations
 
 import contextlib
@@ -40,6 +37,10 @@ import numpy as np
 from pidog_gaits.backends import BackendUnavailableError, Reading
 from pidog_gaits.robot import specs
 from pidog_gaits.robot.imu import AttitudeFilter, roll_pitch_from_accel
+
+
+ROBOT_SIGNALS = ("image", "imu", "sonar", "targets", "command", "phase")
+"""Observation parts this backend can feed (``image``: the colour camera only)."""
 
 GRAVITY_MPS2 = 9.80665
 ACCEL_COUNTS_PER_G = 16384.0
