@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pidog_gaits.backends import BackendUnavailableError, Reading
+from pidog_gaits.backends.base import BackendUnavailableError, Reading
 from pidog_gaits.robot import specs
 
 GRAVITY_MPS2 = 9.80665
