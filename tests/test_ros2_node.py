@@ -20,9 +20,9 @@ import pytest
 from pidog_gaits.backends import BackendUnavailableError
 from pidog_gaits.backends.ros2 import Ros2Backend, quaternion_from_roll_pitch
 from pidog_gaits.backends.sim import SimBackend
-from pidog_gaits.gaits.library import GAITS, get_gait
+from pidog_gaits.gaits.library import GAITS, gait_for_velocity, get_gait
 from pidog_gaits.robot import specs
-from pidog_gaits.runtime.base import ExpertPolicy, gait_for_velocity
+from pidog_gaits.runtime.base import ExpertPolicy
 from pidog_gaits.runtime.loop import LoopConfig, run_controller
 
 ROS_PACKAGE = Path(__file__).resolve().parents[1] / "ros2" / "pidog_gaits"

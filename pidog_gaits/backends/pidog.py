@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pidog_gaits.backends import BackendUnavailableError, Reading
+from pidog_gaits.backends.base import BackendUnavailableError, Reading
 from pidog_gaits.robot import specs
 from pidog_gaits.robot.imu import AttitudeFilter, roll_pitch_from_accel
 

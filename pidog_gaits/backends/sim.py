@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pidog_gaits.backends import Reading
+from pidog_gaits.backends.base import Reading
 from pidog_gaits.robot import specs
 from pidog_gaits.sim.physics import PiDogSim
 from pidog_gaits.sim.randomization import DomainParams

@@ -23,6 +23,8 @@ from pidog_gaits.gaits import poses, trot, walk
 from pidog_gaits.robot.specs import CONTROL_DT_S, NUM_JOINTS
 
 GAIT_TYPES = {"stand": 0, "sit": 1, "walk": 2, "trot": 3}
+COMMAND_SCALE = np.array([0.1, 0.1])
+"""Command differences (m/s, rad/s) counted as equal when picking a gait for a command."""
 POSE_PERIOD_S = 1.0
 INPUT_NAMES = ("gait_type", "direction", "turn", "phase")
 
@@ -91,6 +93,23 @@ def get_gait(name: str) -> GaitSpec:
         return GAITS[name]
     except KeyError:
         raise ValueError(f"unknown gait {name!r}; choose one of {', '.join(GAITS)}") from None
+
+
+def gait_for_velocity(forward_mps: float, yaw_radps: float) -> GaitSpec:
+    """The expert gait whose command is nearest ``[forward_mps, yaw_radps]`` (sit excluded).
+
+    The policies were trained on these commands only, so a ``cmd_vel`` maps to the
+    nearest one instead of being fed raw (``envs.prior.gait_for_command`` does the same).
+    """
+    wanted = np.array([forward_mps, yaw_radps], dtype=float)
+    best, best_d = GAITS["stand"], float("inf")
+    for gait in GAITS.values():
+        if gait.family == "sit":
+            continue
+        d = float(np.sum(((gait.command - wanted) / COMMAND_SCALE) ** 2))
+        if d < best_d:
+            best, best_d = gait, d
+    return best
 
 
 def expert_targets(inputs: np.ndarray) -> np.ndarray:

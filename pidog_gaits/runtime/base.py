@@ -17,14 +17,12 @@ import numpy as np
 
 from pidog_gaits.backends import Reading
 from pidog_gaits.gaits import poses, steering
-from pidog_gaits.gaits.library import GAITS, GaitPlayer, GaitSpec
+from pidog_gaits.gaits.library import GaitPlayer, GaitSpec
 from pidog_gaits.robot import specs
 
 RAMP_S = 0.6
 """Blend time (s) from the pose held into a new gait: ``sim.rollout.RAMP_S`` (tested equal),
 repeated here so the robot's import path stays free of MuJoCo."""
-COMMAND_SCALE = np.array([0.1, 0.1])
-"""Command differences (m/s, rad/s) counted as equal when picking a gait for a command."""
 
 
 def stand_targets() -> np.ndarray:
@@ -154,23 +152,6 @@ def gait_with(gait: GaitSpec, direction: float | None, turn: float | None) -> Ga
     if turn is not None:
         changes["turn"] = float(turn)
     return dataclasses.replace(gait, **changes) if changes else gait
-
-
-def gait_for_velocity(forward_mps: float, yaw_radps: float) -> GaitSpec:
-    """The expert gait whose command is nearest ``[forward_mps, yaw_radps]`` (sit excluded).
-
-    The policies were trained on these commands only, so a ``cmd_vel`` maps to the
-    nearest one instead of being fed raw (``envs.prior.gait_for_command`` does the same).
-    """
-    wanted = np.array([forward_mps, yaw_radps], dtype=float)
-    best, best_d = GAITS["stand"], float("inf")
-    for gait in GAITS.values():
-        if gait.family == "sit":
-            continue
-        d = float(np.sum(((gait.command - wanted) / COMMAND_SCALE) ** 2))
-        if d < best_d:
-            best, best_d = gait, d
-    return best
 
 
 class GaitSchedule:
