@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pidog_gaits.backends import BackendUnavailableError, Reading
+from pidog_gaits.robot import camera as robot_camera
 from pidog_gaits.robot import specs
 
 GRAVITY_MPS2 = 9.80665
@@ -339,17 +340,28 @@ def _open_camera(size_px: tuple[int, int]):
     return camera
 
 
+def frame_to_policy(
+    frame: np.ndarray,
+    size_px: tuple[int, int],
+    channel_order: str = robot_camera.CAMERA_CHANNEL_ORDER,
+    expected_shape: tuple[int, ...] | None = None,
+) -> np.ndarray:
+    """A picamera2 frame -> the policy's ``(3, H, W)`` uint8 RGB image.
+
+    ``check_frame`` first (raises ``FrameError`` for a broken frame), then the same
+    ``preprocess_frame`` the simulator's frames go through; picamera2's ``RGB888`` arrays
+    are B, G, R in memory (``robot_camera.CAMERA_CHANNEL_ORDER``).
+    """
+    w, h = size_px
+    robot_camera.check_frame(frame, w, h, expected_shape)
+    return robot_camera.preprocess_frame(frame, w, h, channel_order)
+
+
 def _capture_rgb(camera, size_px: tuple[int, int]) -> np.ndarray:
     """One RGB frame as uint8 ``(3, H, W)``, the layout the policy was trained on."""
-    frame = camera.capture_array()[..., :3]
-    rgb = frame[..., ::-1]  # picamera2's "RGB888" is B, G, R in memory
-    return downsample_rgb(rgb, size_px)
+    return frame_to_policy(camera.capture_array(), size_px)
 
 
 def downsample_rgb(rgb: np.ndarray, size_px: tuple[int, int]) -> np.ndarray:
-    """Block-average an ``(H', W', 3)`` image to ``(3, H, W)`` uint8."""
-    w, h = size_px
-    fh, fw = rgb.shape[0] // h, rgb.shape[1] // w
-    crop = rgb[: h * fh, : w * fw].astype(np.float32)
-    small = crop.reshape(h, fh, w, fw, 3).mean(axis=(1, 3))
-    return np.ascontiguousarray(small.round().astype(np.uint8).transpose(2, 0, 1))
+    """Block-average an ``(H', W', 3)`` RGB image to ``(3, H, W)`` uint8 (``preprocess_frame``)."""
+    return robot_camera.preprocess_frame(rgb, size_px[0], size_px[1], "rgb")
