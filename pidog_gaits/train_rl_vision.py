@@ -397,7 +397,9 @@ def cli(
     timesteps: int = typer.Option(200_000, help="Total environment steps."),
     envs: int = typer.Option(4, help="Parallel environments."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    vision: str = typer.Option("rgb", help="Actor's camera: rgb (PiDog's), depth (sim only), none."),
+    vision: str = typer.Option(
+        "rgb", help="Actor's camera: rgb (PiDog's), depth (sim only), none."
+    ),
     joint_readings: str = typer.Option(
         "commanded", help="commanded (PiDog) or measured (feedback servos only)."
     ),

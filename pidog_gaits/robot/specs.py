@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pidog_gaits.robot import camera
+
 ROBOT_DIR = Path(__file__).resolve().parent
 PIDOG_XML = ROBOT_DIR / "pidog.xml"
 SCENE_XML = ROBOT_DIR / "scene.xml"
@@ -178,7 +180,10 @@ NOISE_SIGMA = {
 
 CAMERA_WIDTH_PX = 64
 CAMERA_HEIGHT_PX = 48
-CAMERA_FOVY_DEG = 60.0
+"""Default image size of the sensors' camera methods (4:3, like the OV5647)."""
+CAMERA_FOVY_DEG = camera.CAMERA_VFOV_DEG
+"""Head camera's vertical field of view, ``pidog.xml``'s ``fovy`` (41.84 deg): SunFounder's
+65 deg view angle taken as the 4:3 picture's diagonal (``robot/camera.py``)."""
 DEPTH_MAX_M = 2.0
 DEPTH_CHANNELS = 2
 """The policy's depth image: depth and floor-removed depth (``Sensors.depth_observation``)."""

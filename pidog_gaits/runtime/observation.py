@@ -52,9 +52,7 @@ def build_observation(
     parts = {
         "imu": lambda: np.asarray(r.imu, dtype=np.float32),
         "sonar": lambda: np.array([r.sonar_m], dtype=np.float32),
-        "joints": lambda: np.concatenate([r.joint_pos_rad, r.joint_vel_radps]).astype(
-            np.float32
-        ),
+        "joints": lambda: np.concatenate([r.joint_pos_rad, r.joint_vel_radps]).astype(np.float32),
         "targets": lambda: np.asarray(history, dtype=np.float32).ravel(),
         "command": lambda: np.asarray(ctx.command, dtype=np.float32),
         "phase": lambda: phase_features(ctx.phase),

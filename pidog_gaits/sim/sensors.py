@@ -7,6 +7,12 @@ HC-SR04-type rangefinder returns the nearest echo in a ~15 deg cone, 2 cm..4 m, 
 library's -1 when no echo comes back (nothing in range, or a missed echo). Joint
 positions and velocities are the simulator's: they are for the critic and for robots
 with feedback servos; PiDog's hobby servos report no position.
+
+The colour camera is ray cast (``sim/camera.py``, no OpenGL) and passes through the
+robot's own ``robot.camera.preprocess_frame``. ``camera_observation(kind, t_s)`` gives the
+policy's image as the real camera would deliver it at control time ``t_s``: captured at
+30 frames/s, ~50 ms late, the last frame held between captures (``CameraStream``);
+``reset_camera`` starts an episode with a new ``CameraAppearance``.
 """
 
 from __future__ import annotations
@@ -17,8 +23,12 @@ import mujoco
 import numpy as np
 
 from pidog_gaits.robot import specs
+from pidog_gaits.robot.camera import CAMERA_FRAME_RATE_HZ
 from pidog_gaits.robot.imu import AttitudeFilter
+from pidog_gaits.sim.camera import NATIVE_SCALE, CameraAppearance, CameraStream, RayCamera
 from pidog_gaits.sim.physics import PiDogSim
+
+CAMERA_KINDS = ("rgb", "depth")
 
 IMU_DIM = 8
 """accelerometer xyz (m/s^2), gyro xyz (rad/s), roll, pitch (rad)."""
@@ -68,7 +78,12 @@ class Sensors:
         self.sonar_miss_prob = specs.ULTRASONIC_MISS_PROB
         """Chance that a reading with a surface in range gets no echo (-1)."""
         self._depth_dirs: np.ndarray | None = None
-        self._renderer: mujoco.Renderer | None = None
+        self._ray_cameras: dict[tuple[int, int], RayCamera] = {}
+        self._streams: dict[tuple[str, int, int], CameraStream] = {}
+        self.appearance = CameraAppearance()
+        """The colour camera's appearance this episode (``reset_camera``)."""
+        self._camera_t0_s = 0.0
+        self._camera_phase_s = 0.0
 
     def _sigma(self, key: str) -> float:
         return specs.NOISE_SIGMA[key] * self.noise_scale
@@ -221,21 +236,82 @@ class Sensors:
         scale = 255.0 / specs.DEPTH_MAX_M
         return (np.stack([depth, obstacles]) * scale).astype(np.uint8)
 
+    def ray_camera(self, width_px: int, height_px: int) -> RayCamera:
+        """The head camera's ray caster at a native size (made once per size)."""
+        key = (width_px, height_px)
+        cam = self._ray_cameras.get(key)
+        if cam is None:
+            sim = self.sim
+            cam = RayCamera(
+                sim.model, self._cam_id, width_px, height_px,
+                floor_geom_id=sim.floor_geom_id, box_geom_ids=sim.obstacle_geom_ids,
+            )  # fmt: skip
+            cam.set_appearance(self.appearance)
+            self._ray_cameras[key] = cam
+        return cam
+
+    def rgb_observation(
+        self, width: int = specs.CAMERA_WIDTH_PX, height: int = specs.CAMERA_HEIGHT_PX
+    ) -> np.ndarray:
+        """The policy's colour image now: ``(3, height, width)`` uint8, RGB.
+
+        Ray cast at ``NATIVE_SCALE`` times the size, with this episode's appearance and
+        pixel noise (``rng``; none when ``noise_scale`` is 0), then averaged down by
+        ``robot.camera.preprocess_frame``, the function picamera2's frames go through.
+        """
+        cam = self.ray_camera(NATIVE_SCALE * width, NATIVE_SCALE * height)
+        rng = self.rng if self.noise_scale > 0.0 else None
+        return cam.observation(self.sim.data, width, height, rng)
+
     def rgb_image(
         self, width: int = specs.CAMERA_WIDTH_PX, height: int = specs.CAMERA_HEIGHT_PX
     ) -> np.ndarray:
-        """RGB ``(height, width, 3)`` uint8 from the head camera (OpenGL, headless via EGL)."""
-        if self._renderer is None or (self._renderer.width, self._renderer.height) != (
-            width,
-            height,
-        ):
-            self.close()
-            self._renderer = mujoco.Renderer(self.sim.model, height, width)
-        self._renderer.update_scene(self.sim.data, camera=self._cam_id)
-        return self._renderer.render()
+        """``rgb_observation`` as ``(height, width, 3)`` (the layout callers had from EGL)."""
+        return np.ascontiguousarray(self.rgb_observation(width, height).transpose(1, 2, 0))
+
+    # ------------------------------------------------------------------ camera timing
+    def reset_camera(self, appearance: CameraAppearance | None = None, t0_s: float = 0.0) -> None:
+        """Start an episode's camera at time ``t0_s`` (s) with ``appearance``.
+
+        Draws the capture phase (the camera's clock against the controller's) from
+        ``rng``; ``None`` keeps the model's nominal appearance.
+        """
+        self.appearance = appearance or CameraAppearance()
+        for cam in self._ray_cameras.values():
+            cam.set_appearance(self.appearance)
+        self._camera_t0_s = t0_s
+        period_s = 1.0 / CAMERA_FRAME_RATE_HZ
+        self._camera_phase_s = float(self.rng.uniform(0.0, period_s))
+        for stream in self._streams.values():
+            stream.reset(t0_s, self._camera_phase_s)
+
+    def camera_observation(
+        self,
+        kind: str,
+        t_s: float,
+        width: int = specs.CAMERA_WIDTH_PX,
+        height: int = specs.CAMERA_HEIGHT_PX,
+    ) -> np.ndarray:
+        """The image a policy acting at control time ``t_s`` (s) has from the head camera.
+
+        ``kind``: ``rgb`` (``rgb_observation``, ``(3, H, W)``) or ``depth``
+        (``depth_observation``, ``(2, H, W)``). Frames come at the camera's rate and delay
+        and are held between captures (``CameraStream``); call once per control step with
+        increasing ``t_s`` after ``reset_camera``.
+        """
+        key = (kind, width, height)
+        stream = self._streams.get(key)
+        if stream is None:
+            if kind == "rgb":
+                render = lambda: self.rgb_observation(width, height)  # noqa: E731
+            elif kind == "depth":
+                render = lambda: self.depth_observation(width, height)  # noqa: E731
+            else:
+                raise ValueError(f"camera kind {kind!r}: expected one of {CAMERA_KINDS}")
+            stream = CameraStream(render)
+            stream.reset(self._camera_t0_s, self._camera_phase_s)
+            self._streams[key] = stream
+        return stream.frame(t_s)
 
     def close(self) -> None:
-        """Free the OpenGL renderer; safe to call twice."""
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        """Nothing to free (the ray camera holds no OpenGL context); kept for callers."""
