@@ -76,6 +76,8 @@ class SimBackend:
         self.sim = PiDogSim(quality, seed=seed, params=params)
         self.sim.reset()
         self.sensors = Sensors(self.sim, np.random.default_rng(seed), noise_scale=noise_scale)
+        self.sensors.reset_attitude()  # settled in the stand, as the robot's after stand-up
+        self.sensors.reset_camera(t0_s=self.sim.time_s)  # the model's own look
         one_second = round(1.0 / specs.CONTROL_DT_S)
         # The rear-height figure covers the run's last second (a rolling one if endless).
         self._first_rear_step = (
@@ -114,10 +116,8 @@ class SimBackend:
             vel = (self._commanded - self._previous) / specs.CONTROL_DT_S
         image = None
         w, h = self.image_size_px
-        if self.image == "depth":
-            image = self.sensors.depth_observation(w, h)
-        elif self.image == "rgb":
-            image = np.ascontiguousarray(self.sensors.rgb_image(w, h).transpose(2, 0, 1))
+        if self.image is not None:  # at the camera's frame rate and delay, as in training
+            image = self.sensors.camera_observation(self.image, self.sim.time_s, w, h)
         return Reading(
             imu=self.sensors.imu(),
             sonar_m=self.sensors.ultrasonic(),

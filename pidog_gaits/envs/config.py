@@ -17,6 +17,7 @@ from pidog_gaits.envs.observations import JOINT_READINGS
 from pidog_gaits.gaits.library import GAITS
 from pidog_gaits.gaits.steering import HEADING_GAIN_PER_S
 from pidog_gaits.robot import specs
+from pidog_gaits.sim.camera import AppearanceRanges
 from pidog_gaits.sim.physics import get_preset
 from pidog_gaits.sim.randomization import RandomizationRanges
 
@@ -63,6 +64,9 @@ class EnvConfig:
     scratch_scale_rad: tuple[float, ...] = SCRATCH_SCALE_RAD
     randomization: RandomizationRanges = field(default_factory=RandomizationRanges)
     """Domain randomization ranges (sampled per episode) and fixed overrides."""
+    appearance: AppearanceRanges = field(default_factory=AppearanceRanges)
+    """What the camera sees differ per episode: floor, box and wall colours, light,
+    exposure, pixel noise, camera pitch (``sim.camera``)."""
     reward_profile: str = rewards.DEFAULT_PROFILE
     """Name (or YAML path) the weights came from; recorded for config.txt."""
     reward_weights: dict[str, float] | None = None
@@ -139,10 +143,10 @@ class EnvConfig:
         d["residual_scale_rad"] = list(self.residual_scale_rad)
         d["scratch_scale_rad"] = list(self.scratch_scale_rad)
         d["reward_weights"] = self.weights()
-        rnd = d["randomization"]
-        for key, value in rnd.items():
-            if isinstance(value, tuple):
-                rnd[key] = list(value)
+        for group in ("randomization", "appearance"):
+            for key, value in d[group].items():
+                if isinstance(value, tuple):
+                    d[group][key] = list(value)
         return d
 
     @classmethod
@@ -153,6 +157,11 @@ class EnvConfig:
         for key, value in rnd.items():
             if isinstance(value, list):
                 rnd[key] = tuple(value)
+        look = dict(d.pop("appearance", {}) or {})
+        for key, value in look.items():
+            if isinstance(value, list):
+                look[key] = tuple(value)
+        d["appearance"] = AppearanceRanges(**look)
         for key in ("command_gaits", "residual_scale_rad", "scratch_scale_rad"):
             if key in d:
                 d[key] = tuple(d[key])

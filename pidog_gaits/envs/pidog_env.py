@@ -154,7 +154,8 @@ class PiDogEnv(gym.Env):
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Start a fresh episode. ``options``: ``params`` (a ``DomainParams``, replaces the
         random draw), ``command_gait`` (gait name), ``yaw_rad``, ``obstacles`` (list of
-        ``(x, y, half_size_m, half_height_m)`` boxes in the start frame)."""
+        ``(x, y, half_size_m, half_height_m)`` boxes in the start frame), ``appearance``
+        (a ``CameraAppearance``, replaces the random draw)."""
         super().reset(seed=seed)
         options = options or {}
         cfg, rng = self.config, self.np_random
@@ -174,6 +175,8 @@ class PiDogEnv(gym.Env):
         self.prior = self._prior_for(gait_for_command(self.gait_command).name)
         self.sim.reset(self.prior.targets[0], yaw_rad=yaw)
         self.sensors.reset_attitude()  # after the reset: the settled robot's attitude
+        self.appearance = options.get("appearance") or cfg.appearance.sample(rng)
+        self.sensors.reset_camera(self.appearance, t0_s=self.sim.time_s)
         self.goal_yaw_rad = float(yaw)
         self._place_obstacles(options.get("obstacles"), yaw)
         self._step = 0
@@ -225,11 +228,10 @@ class PiDogEnv(gym.Env):
         )  # fmt: skip
         for key, low, high in self._clip_bounds:
             np.minimum(np.maximum(obs[key], low, out=obs[key]), high, out=obs[key])
-        if cfg.vision == "depth":
-            obs["image"] = self.sensors.depth_observation(cfg.image_width_px, cfg.image_height_px)
-        elif cfg.vision == "rgb":
-            rgb = self.sensors.rgb_image(cfg.image_width_px, cfg.image_height_px)
-            obs["image"] = np.ascontiguousarray(rgb.transpose(2, 0, 1))
+        if cfg.vision != "none":  # at the camera's frame rate and delay (``sim.camera``)
+            obs["image"] = self.sensors.camera_observation(
+                cfg.vision, self.sim.time_s, cfg.image_width_px, cfg.image_height_px
+            ).copy()  # a held frame is one array; each observation owns its own
         obs["privileged"] = self.privileged()
         return obs
 
