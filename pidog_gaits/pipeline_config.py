@@ -58,8 +58,9 @@ class PipelineConfig:
     rl_parallel_envs: int = 4
     rl_checkpoint_every: int = 25_000
     """Stage 3: steps between checkpoints (the most a crash loses; ``--resume`` starts there)."""
-    vision: str = "depth"
-    """Head camera in the RL observation: ``depth``, ``rgb`` or ``none``."""
+    vision: str = "rgb"
+    """Head camera in the actor's observation: ``rgb`` (PiDog's colour camera), ``depth``
+    (simulator only) or ``none``."""
     reward_profile: str = "balanced"
     """Stage 3 reward weights: a profile name in ``envs/reward_profiles.yaml`` or a YAML path."""
     physics_quality: str = "medium"
@@ -193,8 +194,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "VISION",
         "vision",
-        _choice("depth", "rgb", "none"),
-        "head camera in the observation: depth, rgb, none (stage 3)",
+        _choice("rgb", "depth", "none"),
+        "the policy's camera: rgb (PiDog's), depth (simulator only), none (stage 3)",
     ),
     Setting(
         "REWARD_PROFILE",

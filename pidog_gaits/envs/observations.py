@@ -75,8 +75,12 @@ def policy_parts(joint_readings: str = "commanded") -> dict[str, int]:
     return parts
 
 
+IMAGE_UNITS = {
+    "rgb": "head colour camera (PiDog's OV5647 via picamera2), RGB uint8, through "
+    "robot.camera.preprocess_frame",
+    "depth": "depth image: SIMULATOR ONLY, PiDog has no depth camera",
+}
 PART_UNITS: dict[str, str] = {
-    "image": "head colour camera (or depth in simulation), uint8, channels first",
     "imu": "accelerometer (m/s^2), gyro (rad/s), roll and pitch estimated from both (rad)",
     "sonar": "ultrasonic range (m), -1 for no echo",
     "targets": f"the last {TARGET_HISTORY} commanded joint-target vectors (rad), newest first",
@@ -85,6 +89,22 @@ PART_UNITS: dict[str, str] = {
     "phase": "sin and cos of the gait phase",
 }
 """What each policy input is, for model READMEs and SUMMARY.txt."""
+
+
+def policy_inputs(vision: str, joint_readings: str = "commanded") -> list[tuple[str, str]]:
+    """``(part, what it is)`` for every input the deployed actor reads, in order: what a
+    model README and SUMMARY.txt tell the user the robot must supply."""
+    rows = [("image", IMAGE_UNITS[vision])] if vision in IMAGE_UNITS else []
+    return rows + [(k, PART_UNITS[k]) for k in policy_parts(joint_readings)]
+
+
+def runs_on_pidog(vision: str, joint_readings: str = "commanded") -> str:
+    """'' when PiDog can feed every input, else why not (one sentence)."""
+    if vision == "depth":
+        return "it sees a depth image, which PiDog's colour camera cannot give"
+    if joint_readings == "measured":
+        return "it reads measured joint angles, which PiDog's hobby servos do not report"
+    return ""
 
 
 def phase_features(phase: float) -> np.ndarray:
