@@ -582,3 +582,51 @@ def test_frame_age_is_measured_from_the_sensor_timestamp(fake_pidog, monkeypatch
     figures = backend.figures()
     assert figures["camera_age_ms"] == pytest.approx(40.0, abs=5.0)
     assert figures["camera_bad_frames"] == 0
+
+
+@pytest.fixture(scope="module")
+def default_onnx(tmp_path_factory):
+    """The default stage 3 policy's shape (colour camera, commanded joints, steering,
+    privileged critic), random weights, exported to ONNX by the pipeline's exporter."""
+    import onnx
+    from _deploy_models import ppo_policy, save_ppo_pth
+
+    from pidog_gaits.envs.config import EnvConfig
+    from pidog_gaits.export import export_onnx
+
+    tmp = tmp_path_factory.mktemp("default_onnx")
+    env_config = EnvConfig(prior="expert", image_width_px=32, image_height_px=24)
+    assert env_config.vision == "rgb" and env_config.joint_readings == "commanded"
+    pth = save_ppo_pth(ppo_policy(env_config, action_gain=1.0), env_config, tmp / "p.pth")
+    path = tmp / "final_model.onnx"
+    export_onnx(pth, path)
+    inputs = [i.name for i in onnx.load(str(path)).graph.input]
+    assert "privileged" not in inputs and "joints" not in inputs  # robot inputs only
+    return path
+
+
+@pytest.mark.parametrize("gait", ["stand", "sit", "walk_forward", "trot_forward"])
+def test_default_policy_runs_on_the_pidog_api(
+    fake_pidog, stand_in_camera, default_onnx, tmp_path, gait
+):
+    """``nn_controller --backend pidog`` runs the default policy on stand-ins for
+    SunFounder's ``pidog`` and ``picamera2``: no refusal, frames in the library's
+    degrees within its servo ranges, a camera frame read every step."""
+    from pidog_gaits.nn_controller import main
+
+    stand_in_camera.after = _bgr_frame(120)
+    out = tmp_path / "robot.json"
+    code = main(
+        ["--model", str(default_onnx), "--backend", "pidog", "--gait", gait,
+         "--seconds", "0.2", "--standup-s", "0.1", "--max-overruns", "10000",
+         "--json", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    figures = json.loads(out.read_text())
+    assert figures["stop_reason"] is None and figures["steps"] == 10
+    legs = fake_pidog.instances[-1].legs_frames()
+    assert legs.shape == (15, 8)  # 5 to stand up from the lie pose, 10 policy steps
+    assert np.all(np.abs(legs) <= 90.0)  # the library's servo range, degrees
+    # The library negates the right legs: in the stand, left and right are mirrored.
+    np.testing.assert_allclose(legs[4, [0, 4]], -legs[4, [2, 6]], atol=1e-6)
+    assert stand_in_camera.instances[-1].captures >= 10
