@@ -25,6 +25,7 @@ from torch import nn
 from pidog_gaits.envs.config import EnvConfig
 from pidog_gaits.envs.features import PiDogFeatures, describe_scaling
 from pidog_gaits.envs.pidog_env import observation_space
+from pidog_gaits.neural_network import torch_load_error
 from pidog_gaits.robot import specs
 
 ARCH = "pidog_ppo_multiinput"
@@ -116,8 +117,10 @@ def load_policy(path: str | Path) -> tuple[MultiInputActorCriticPolicy, EnvConfi
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's error
-        raise ValueError(f"{path}: not a readable model file ({exc})") from None
-    if not isinstance(data, dict) or data.get("arch") != ARCH:
+        raise ValueError(f"{path}: not a readable model file ({torch_load_error(exc)})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a PiDog PPO policy file")
+    if data.get("arch") != ARCH:
         raise ValueError(f"{path}: not a PiDog PPO policy file (arch {data.get('arch')!r})")
     if data.get("version") != FORMAT_VERSION:
         raise ValueError(f"{path}: format version {data.get('version')}, need {FORMAT_VERSION}")
