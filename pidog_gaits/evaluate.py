@@ -69,12 +69,15 @@ def load_any(path: Path):
         return (lambda obs: policy.predict(obs, deterministic=True)[0]), env_cfg
     if not path.is_file():
         raise FileNotFoundError(f"model not found: {path}")
+    if path.suffix.lower() == ".onnx":
+        raise ValueError(f"{path}: evaluate runs a stage 3 .zip or .pth (an .onnx: nn_controller)")
     from stable_baselines3 import PPO
 
     try:
         model = PPO.load(path, device="cpu")
     except Exception as exc:  # noqa: BLE001 - an unreadable file is the user's error
-        raise ValueError(f"{path}: not a stage 3 model ({type(exc).__name__}: {exc})") from None
+        why = (str(exc).strip().splitlines() or [""])[0]
+        raise ValueError(f"{path}: not a stage 3 model ({type(exc).__name__}: {why})") from None
     stored = getattr(model, "pidog_env_config", None)
     if stored is None:
         raise ValueError(f"{path}: no PiDog env settings inside (not from train_rl_vision)")

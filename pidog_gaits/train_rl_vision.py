@@ -204,7 +204,8 @@ def check_checkpoint_matches(checkpoint: Path, env_cfg: EnvConfig) -> None:
     try:
         data, _, _ = load_from_zip_file(checkpoint, load_data=True, device="cpu")
     except Exception as exc:  # noqa: BLE001 - an unreadable file is the user's error
-        raise ValueError(f"{checkpoint}: not an SB3 checkpoint ({exc})") from None
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"{checkpoint}: not an SB3 checkpoint ({why})") from None
     if data is None or data.get("observation_space") != observation_space(env_cfg):
         raise ValueError(
             f"{checkpoint}: its observations differ from this run's "
@@ -238,10 +239,10 @@ def validate(cfg: RLConfig) -> EnvConfig:
         resume = Path(cfg.resume)
         if not resume.is_file():
             raise FileNotFoundError(f"checkpoint not found: {resume}")
+        check_checkpoint_matches(resume, cfg.env_config())
         stats = vecnormalize_path(resume)
         if not stats.is_file():
             raise FileNotFoundError(f"normalization statistics not found next to it: {stats}")
-        check_checkpoint_matches(resume, cfg.env_config())
     if cfg.batch_size > cfg.n_steps * cfg.envs:
         raise ValueError("--batch-size exceeds one rollout (n_steps * envs)")
     resolve_device(cfg.device)

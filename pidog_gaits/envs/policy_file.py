@@ -26,6 +26,7 @@ from pidog_gaits.envs.asymmetric import PiDogActorCriticPolicy
 from pidog_gaits.envs.config import EnvConfig
 from pidog_gaits.envs.features import PiDogFeatures, describe_scaling
 from pidog_gaits.envs.pidog_env import observation_space
+from pidog_gaits.neural_network import torch_load_error
 from pidog_gaits.robot import specs
 
 ARCH = "pidog_ppo_multiinput"
@@ -121,8 +122,10 @@ def load_policy(path: str | Path) -> tuple[PiDogActorCriticPolicy, EnvConfig]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's error
-        raise ValueError(f"{path}: not a readable model file ({exc})") from None
-    if not isinstance(data, dict) or data.get("arch") != ARCH:
+        raise ValueError(f"{path}: not a readable model file ({torch_load_error(exc)})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a PiDog PPO policy file")
+    if data.get("arch") != ARCH:
         raise ValueError(f"{path}: not a PiDog PPO policy file (arch {data.get('arch')!r})")
     if data.get("version") != FORMAT_VERSION:
         raise ValueError(

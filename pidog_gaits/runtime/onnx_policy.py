@@ -40,7 +40,10 @@ def read_metadata(session) -> dict:
         raise ModelLoadError(
             "this ONNX file has no pidog_gaits metadata; export it with `pidog-gaits export`"
         )
-    info = json.loads(meta[METADATA_KEY])
+    try:
+        info = json.loads(meta[METADATA_KEY])
+    except ValueError:
+        raise ModelLoadError("its pidog_gaits metadata is not valid JSON") from None
     if info.get("format", 0) > FORMAT_VERSION:
         raise ModelLoadError("this ONNX file was written by a newer pidog-gaits; update it")
     if info.get("kind") == "ppo" and info.get("format", 0) < FORMAT_VERSION:
@@ -61,7 +64,15 @@ def open_session(path: str | Path, threads: int = 1):
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's errors share no base class
+        name = type(exc).__name__
+        if name in ("InvalidProtobuf", "DecodeError"):
+            raise ModelLoadError(
+                f"{path}: not a readable ONNX model (corrupt, truncated or not ONNX: {name})"
+            ) from None
+        raise ModelLoadError(f"{path}: onnxruntime cannot load this model ({name})") from None
 
 
 class _StatefulGraph:
@@ -160,10 +171,15 @@ class OnnxPpoPolicy:
 def load_onnx_policy(path: str | Path):
     """The right ONNX policy class for the file's metadata."""
     session = open_session(path)
-    info = read_metadata(session)
+    try:
+        info = read_metadata(session)
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"{path}: {exc}") from None
     kind = info.get("kind")
-    if kind == "imitation":
-        return OnnxImitationPolicy(session, info)
-    if kind == "ppo":
-        return OnnxPpoPolicy(session, info)
-    raise ModelLoadError(f"unknown model kind {kind!r} in {path}")
+    classes = {"imitation": OnnxImitationPolicy, "ppo": OnnxPpoPolicy}
+    if kind not in classes:
+        raise ModelLoadError(f"{path}: unknown model kind {kind!r} in its metadata")
+    try:
+        return classes[kind](session, info)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelLoadError(f"{path}: incomplete pidog_gaits metadata ({exc!r})") from None
