@@ -8,10 +8,12 @@ hit the same geom), and colours each hit by the geom's colour under the scene's 
 than EGL's software rasteriser at the sizes a policy uses (``benchmarks/camera_speed.py``).
 
 Only world geoms (``specs.WORLD_GEOM_GROUP``: floor and boxes) are cast against, as for
-the depth image. The robot's own parts are not in the real camera's view either: with the
-head level, the ultrasonic transducers sit 16 mm below the lens and 4 mm ahead of it, out
-of a 21 deg half-angle, and the legs and body are behind the head (measured in
-``tests/test_camera.py``: 0 robot pixels in the ``mujoco.Renderer`` segmentation).
+the depth image. The robot's own parts are not in the camera's view anyway: the
+ultrasonic transducers' top front edge is 8 mm below and 4 mm ahead of the lens (63 deg
+below its axis; the view's half-height is 21 deg), and the legs and body are behind the
+head. Measured with ``mujoco.Renderer``'s segmentation at 320x240 over the head's range
+(pitch -45..30 deg x yaw -90..90 deg, standing): 0 robot pixels; ``tests/test_camera.py``
+checks the standing view.
 
 ``CameraAppearance`` is what a room and a camera change (floor, box and wall colours,
 light, exposure, noise, a few degrees of camera pitch); ``AppearanceRanges.sample`` draws
