@@ -36,7 +36,7 @@ class SimBackend:
     :param params: domain parameters (``None``: nominal).
     :param realtime: sleep so simulated time keeps pace with the wall clock.
     :param image: ``depth`` or ``rgb`` to render the head camera into each reading (30
-        frames/s, ~50 ms late, held between captures: ``Sensors.camera_observation``).
+        frames/s, ~35 ms late, held between captures: ``Sensors.camera_observation``).
     :param image_size_px: (width, height) of that image.
     :param noise_scale: sensor noise multiplier (0 = exact readings).
     :param joint_source: ``measured`` (simulated encoders) or ``commanded`` (as the robot).

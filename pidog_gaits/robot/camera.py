@@ -15,8 +15,8 @@ and on the robot. Sources for every figure: ``robot/README.md`` ("Camera").
   vertical (``CAMERA_HFOV_DEG``, ``CAMERA_VFOV_DEG``). MuJoCo's ``fovy`` is the vertical one.
 * Frame rate: picamera2's ``create_video_configuration`` fixes ``FrameDurationLimits`` at
   33333 us, i.e. 30 frames/s (picamera2 ``picamera2.py``).
-* Delay: from the middle of a frame's exposure to the policy, ~50 ms (see
-  ``CAMERA_DELAY_S``).
+* Delay: from the middle of a frame's exposure to the frame being ready, ~35 ms (see
+  ``CAMERA_DELAY_S``), plus the wait for the next control step.
 * Byte order: picamera2's ``"RGB888"`` arrays hold each pixel as B, G, R (picamera2
   ``request.py`` hands ``RGB888`` buffers to PIL and simplejpeg as ``"BGR"``; the
   picamera2 manual's appendix A says the same), hence ``CAMERA_CHANNEL_ORDER = "bgr"``.
@@ -57,17 +57,19 @@ filter, the same average the simulator's frames get."""
 
 CAMERA_FRAME_RATE_HZ = 30.0
 """picamera2's video configuration: ``FrameDurationLimits = (33333, 33333)`` us."""
-CAMERA_DELAY_S = 0.050
-"""Age of the newest frame when the policy gets it (s), from the middle of its exposure.
+CAMERA_DELAY_S = 0.035
+"""From the middle of a frame's exposure to the frame being ready for the policy (s).
 
 An estimate from its parts, to be replaced by a measurement on the robot (the backend
-reports ``camera_age_ms`` where picamera2 gives ``SensorTimestamp``): half of an indoor
-exposure of up to one frame (~10-17 ms; the timestamp marks the end of the exposure,
-picamera2 issue #821), rolling readout of the frame (~10-25 ms for the binned modes at up to
-90 / 42 frames/s), the ISP and the buffer hand-over (~5 ms), and the wait for the newest
-frame when ``capture_array`` takes the next one (0-33 ms, ~15 ms on average). One user
-measured ~20 ms from shot to arrival on a Raspberry Pi with the older stack
-(``OTL/cv_camera`` pull request #19), the low end of this budget."""
+reports ``camera_age_ms``: now minus picamera2's ``SensorTimestamp`` plus half the
+exposure, taken when each frame is ready): half of an indoor exposure of up to one
+frame (~5-16 ms; the timestamp marks the end of the first row's exposure, picamera2 issue
+#821), the rolling readout of the whole frame (~11 ms in the 4x4-binned mode, which runs
+up to 90 frames/s), the ISP and the hand-over to Python (~5-10 ms) and
+``preprocess_frame`` (~1 ms on a Raspberry Pi 4): 22-38 ms. One user measured ~20 ms from
+shot to arrival on a Raspberry Pi with the older camera stack (``OTL/cv_camera`` pull
+request #19). The frame then waits for the control step that reads it (0-20 ms at 50 Hz);
+``CameraStream`` adds that wait by itself, as the real loop does."""
 
 CAMERA_MOUNT = "head front, on the head's forward axis, level at head pitch 0"
 """Where the module sits: in the head's front face looking along the head's forward axis,

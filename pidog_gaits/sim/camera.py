@@ -18,7 +18,7 @@ checks the standing view.
 ``CameraAppearance`` is what a room and a camera change (floor, box and wall colours,
 light, exposure, noise, a few degrees of camera pitch); ``AppearanceRanges.sample`` draws
 one per episode. ``CameraStream`` gives a policy the frames a 30 frames/s camera with
-~50 ms delay would give at its control steps (``robot/camera.py``).
+~35 ms delay would give at its control steps (``robot/camera.py``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ velocities are the simulator's; on the real robot the commanded angles stand in 
 The colour camera is ray cast (``sim/camera.py``, no OpenGL) and passes through the
 robot's own ``robot.camera.preprocess_frame``. ``camera_observation(kind, t_s)`` gives the
 policy's image as the real camera would deliver it at control time ``t_s``: captured at
-30 frames/s, ~50 ms late, the last frame held between captures (``CameraStream``);
+30 frames/s, ~35 ms late, the last frame held between captures (``CameraStream``);
 ``reset_camera`` starts an episode with a new ``CameraAppearance``.
 """
 
