@@ -243,6 +243,10 @@ def test_sensors_stream_renders_rgb_and_depth_at_the_camera_rate():
     assert 28 <= stream.renders <= 32  # 1 s of 50 Hz steps, 30 frames/s
     with pytest.raises(ValueError, match="camera kind"):
         sensors.camera_observation("infrared", 0.0)
+    with pytest.raises(ValueError, match="reset"):  # a new episode without reset_camera
+        sensors.camera_observation("rgb", 0.0, 32, 24)
+    sensors.reset_camera(None, t0_s=0.0)
+    assert sensors.camera_observation("rgb", 0.0, 32, 24).shape == (3, 24, 32)
 
 
 # ---------------------------------------------------------------------- (f) appearance

@@ -328,8 +328,8 @@ class CameraStream:
     A capture is due every ``1 / frame_rate_hz`` from a per-episode phase; physics states
     exist only at control steps, so a capture is rendered at the control step nearest its
     time. ``frame(t_s)`` returns the newest capture whose time + ``delay_s`` <= ``t_s``
-    and holds it until the next one is due: at 50 Hz control and 30 frames/s the renderer
-    runs on 60% of the steps.
+    and holds it until a newer one is that old: at 50 Hz control and 30 frames/s the
+    renderer runs on 60% of the steps.
 
     :param render: makes one image of the simulator's current state (any array: colour
         ``(3, H, W)`` or depth ``(2, H, W)``).
@@ -339,11 +339,12 @@ class CameraStream:
     frame_rate_hz: float = robot_camera.CAMERA_FRAME_RATE_HZ
     delay_s: float = robot_camera.CAMERA_DELAY_S
     control_dt_s: float = specs.CONTROL_DT_S
-    renders: int = 0
+    renders: int = field(default=0, init=False)
     """Images rendered since construction (for tests and benchmarks)."""
-    _captures: deque = field(default_factory=deque)
-    _next_capture_s: float = 0.0
-    _t0_s: float = 0.0
+    _captures: deque = field(default_factory=deque, init=False, repr=False)
+    _next_capture_s: float = field(default=0.0, init=False)
+    _t0_s: float = field(default=0.0, init=False)
+    _last_t_s: float = field(default=-math.inf, init=False)
 
     def reset(self, t0_s: float = 0.0, phase_s: float = 0.0) -> None:
         """Start an episode at ``t0_s``; the first capture is due at ``t0_s + phase_s``.
@@ -356,9 +357,16 @@ class CameraStream:
         self._captures.clear()
         self._t0_s = t0_s
         self._next_capture_s = t0_s + phase_s
+        self._last_t_s = -math.inf
 
     def frame(self, t_s: float) -> np.ndarray:
         """The frame a policy acting at ``t_s`` has (call once per control step, in order)."""
+        if t_s < self._last_t_s - 1e-9:
+            raise ValueError(
+                f"camera time went back from {self._last_t_s} s to {t_s} s: "
+                "call reset (Sensors.reset_camera) when an episode starts"
+            )
+        self._last_t_s = t_s
         period = 1.0 / self.frame_rate_hz
         horizon = t_s + 0.5 * self.control_dt_s + 1e-9  # captures due by this step's end
         image = None
