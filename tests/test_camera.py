@@ -294,12 +294,12 @@ def test_one_picture_through_sim_and_robot_paths_gives_one_tensor(monkeypatch):
     monkeypatch.setattr(cam, "render", lambda data, rng=None: picture_rgb)
     sim_tensor = cam.observation(sim.data, 32, 24)
     # (ii) the robot's path: picamera2 gives the same picture as RGB888, i.e. B, G, R.
-    from pidog_gaits.backends import pidog as pidog_backend
+    from pidog_gaits.backends import picamera
 
     class StandInPicamera2:
         def capture_array(self, name: str = "main") -> np.ndarray:
             return np.ascontiguousarray(picture_rgb[..., ::-1])
 
-    robot_tensor = pidog_backend.frame_to_policy(StandInPicamera2().capture_array(), (32, 24))
+    robot_tensor = picamera.frame_to_policy(StandInPicamera2().capture_array(), (32, 24))
     assert robot_tensor.dtype == sim_tensor.dtype == np.uint8
     assert np.array_equal(sim_tensor, robot_tensor)

@@ -503,7 +503,7 @@ def test_bad_frames_hold_the_last_good_one_and_warn_once_per_streak(
     reader = backend.camera_reader
     first = reader.last_good
     assert (first[0] == 50).all()
-    with caplog.at_level("WARNING", logger="pidog_gaits.backends.pidog"):
+    with caplog.at_level("WARNING", logger="pidog_gaits.backends.picamera"):
         images = [backend.read().image for _ in range(3)]  # zeros, truncated, exception
         assert all(np.array_equal(im, first) for im in images)
         assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 1
