@@ -291,7 +291,7 @@ def test_one_picture_through_sim_and_robot_paths_gives_one_tensor(monkeypatch):
     # (i) the simulator's path: RayCamera.observation with the picture as its frame.
     sim = PiDogSim("fast")
     cam = RayCamera(sim.model, 0, *robot_camera.CAMERA_CAPTURE_SIZE_PX)
-    monkeypatch.setattr(cam, "render", lambda data, rng=None: picture_rgb)
+    monkeypatch.setattr(cam, "render", lambda data, rng=None, noise_scale=1.0: picture_rgb)
     sim_tensor = cam.observation(sim.data, 32, 24)
     # (ii) the robot's path: picamera2 gives the same picture as RGB888, i.e. B, G, R.
     from pidog_gaits.backends import picamera

@@ -276,12 +276,15 @@ class RayCamera:
             normals[rows] = rot.T[axis] * sign[:, None]
         return normals
 
-    def render(self, data: mujoco.MjData, rng: np.random.Generator | None = None) -> np.ndarray:
+    def render(
+        self, data: mujoco.MjData, rng: np.random.Generator | None = None, noise_scale=1.0
+    ) -> np.ndarray:
         """A colour frame ``(height_px, width_px, 3)`` uint8, RGB, row 0 at the top.
 
         Shading follows MuJoCo's lights: the headlight's ambient, plus each directional
         light's and the headlight's diffuse term ``max(0, n . l)``, times the appearance's
-        brightness; then exposure, noise (from ``rng``; none without one), clipping.
+        brightness; then exposure, noise (``pixel_noise_sigma x noise_scale``, from ``rng``;
+        none without one), clipping.
         """
         m = self.model
         dirs = self.cast(data)
@@ -300,17 +303,18 @@ class RayCamera:
             light *= self._brightness
             image[hit] = self._geom_rgb[self.geom_id[hit]] * np.minimum(light, 1.0)[:, None]
         image *= 255.0 * self._exposure
-        if rng is not None and self._noise > 0.0:
-            image += rng.normal(0.0, self._noise, image.shape)
+        sigma = self._noise * noise_scale
+        if rng is not None and sigma > 0.0:
+            image += rng.normal(0.0, sigma, image.shape)
         np.clip(image, 0.0, 255.0, out=image)
         return np.rint(image).astype(np.uint8).reshape(self.height_px, self.width_px, 3)
 
     def observation(
-        self, data: mujoco.MjData, width_px: int, height_px: int, rng=None
+        self, data: mujoco.MjData, width_px: int, height_px: int, rng=None, noise_scale=1.0
     ) -> np.ndarray:
         """The policy's image ``(3, height_px, width_px)`` uint8: a native frame through
         ``robot.camera.preprocess_frame``, the function the robot's frames go through."""
-        frame = self.render(data, rng)
+        frame = self.render(data, rng, noise_scale)
         return robot_camera.preprocess_frame(frame, width_px, height_px, "rgb")
 
 

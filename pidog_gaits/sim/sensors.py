@@ -217,12 +217,11 @@ class Sensors:
         """The policy's colour image now: ``(3, height, width)`` uint8, RGB.
 
         Ray cast at ``NATIVE_SCALE`` times the size, with this episode's appearance and
-        pixel noise (``rng``; none when ``noise_scale`` is 0), then averaged down by
+        its pixel noise times ``noise_scale`` (from ``rng``), then averaged down by
         ``robot.camera.preprocess_frame``, the function picamera2's frames go through.
         """
         cam = self.ray_camera(NATIVE_SCALE * width, NATIVE_SCALE * height)
-        rng = self.rng if self.noise_scale > 0.0 else None
-        return cam.observation(self.sim.data, width, height, rng)
+        return cam.observation(self.sim.data, width, height, self.rng, self.noise_scale)
 
     def rgb_image(
         self, width: int = specs.CAMERA_WIDTH_PX, height: int = specs.CAMERA_HEIGHT_PX
