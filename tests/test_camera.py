@@ -303,3 +303,65 @@ def test_one_picture_through_sim_and_robot_paths_gives_one_tensor(monkeypatch):
     robot_tensor = picamera.frame_to_policy(StandInPicamera2().capture_array(), (32, 24))
     assert robot_tensor.dtype == sim_tensor.dtype == np.uint8
     assert np.array_equal(sim_tensor, robot_tensor)
+
+
+def test_one_scene_through_sensors_and_the_pidog_backend_gives_one_tensor(monkeypatch):
+    """End to end: ``Sensors.rgb_observation`` (the simulator's 64x48 native frame) and
+    ``PidogBackend.read`` (stand-in ``pidog`` and ``picamera2``, a 320x240 RGB888 frame)
+    on one synthetic scene, each at its own resolution (the 320x240 frame is the 64x48
+    one with every pixel repeated 5x5), give the identical policy tensor."""
+    import sys
+    import types
+
+    from pidog_gaits.backends.pidog import PidogBackend, PidogConfig
+
+    native = _synthetic_picture(48, 64, seed=5)
+    capture = np.repeat(np.repeat(native, 5, axis=0), 5, axis=1)
+    assert capture.shape[1::-1] == robot_camera.CAMERA_CAPTURE_SIZE_PX
+    # (i) the simulator's sensor path, its ray camera's frame replaced by the scene.
+    sim = PiDogSim("fast")
+    sensors = Sensors(sim, np.random.default_rng(0))
+    cam = sensors.ray_camera(64, 48)
+    monkeypatch.setattr(cam, "render", lambda data, rng=None, noise_scale=1.0: native)
+    sim_tensor = sensors.rgb_observation(32, 24)
+
+    # (ii) the robot's path, through the backend's camera reader.
+    class StandInPidog:
+        def __init__(self, **kwargs) -> None:
+            self.accData, self.gyroData = [-16384.0, 0.0, 0.0], [0.0, 0.0, 0.0]
+
+        def legs_move(self, *args, **kwargs) -> None:
+            pass
+
+        def read_distance(self) -> float:
+            return 50.0
+
+        def close(self) -> None:
+            pass
+
+    class StandInPicamera2:
+        def create_video_configuration(self, main=None, **kwargs):
+            assert main == {"size": (320, 240), "format": "RGB888"}
+            return {"main": main}
+
+        def configure(self, config) -> None:
+            pass
+
+        def start(self) -> None:
+            pass
+
+        def stop(self) -> None:
+            pass
+
+        def capture_array(self, name: str = "main") -> np.ndarray:
+            return np.ascontiguousarray(capture[..., ::-1])  # RGB888 is B, G, R
+
+    monkeypatch.setitem(sys.modules, "pidog", types.SimpleNamespace(Pidog=StandInPidog))
+    monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=StandInPicamera2))
+    backend = PidogBackend(PidogConfig(camera_thread=False), image="rgb", image_size_px=(32, 24))
+    try:
+        robot_tensor = backend.read().image
+    finally:
+        backend.close()
+    assert robot_tensor.shape == sim_tensor.shape == (3, 24, 32)
+    assert np.array_equal(sim_tensor, robot_tensor)
