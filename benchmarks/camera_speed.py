@@ -13,7 +13,11 @@ software (llvmpipe), and at policy sizes its fixed cost per frame (scene update,
 rasteriser's set-up, the read-back) dwarfs the few thousand rays ``mj_multiRay`` casts
 against a floor and a few boxes. At 640x480 the rasteriser wins, but no policy here looks
 at 640x480. So training and evaluation use ``RayCamera``; ``mujoco.Renderer`` stays only
-as the reference the tests compare it with.
+as the reference the tests compare it with. Three runs on 2 shared cores at load average
+5.6-7.5 gave, in frames/s: 64x48 EGL 61-78, rays 250-344; 32x24 EGL 87-98, rays 680-760;
+640x480 EGL 24-41, rays 2-4; the policy's 32x24 observation (rays at 64x48 + average)
+280-502; through the 30 frames/s stream 429-530 control steps/s (renders on 60% of
+them); ``preprocess_frame`` on a 320x240 frame 1720-2400.
 
     python benchmarks/camera_speed.py [--repeats 3] [--seconds 1.0] [--json PATH|-]
 """

@@ -51,9 +51,10 @@ CAMERA_CAPTURE_SIZE_PX = (320, 240)
 """picamera2 ``main`` stream (width, height). 4:3, so libcamera picks a full-field-of-view
 sensor mode (the 4x4-binned 640x480 or the 2x2-binned 1296x972 mode) and its ISP scales it
 down; ``preprocess_frame`` then averages exact 10x10 blocks to 32x24. Small enough that
-the copy and the average take ~1 ms on a Raspberry Pi 4 (230 k bytes a frame), large
-enough that most of the down-scaling is our own exact area average rather than the ISP's
-filter, the same average the simulator's frames get."""
+the average is cheap (230 k bytes a frame: 0.4-0.6 ms on the shared x86 workstation,
+``benchmarks/camera_speed.py``; a Raspberry Pi 4 is several times slower, not measured),
+large enough that most of the down-scaling is our own exact area average rather than
+the ISP's filter, the same average the simulator's frames get."""
 
 CAMERA_FRAME_RATE_HZ = 30.0
 """picamera2's video configuration: ``FrameDurationLimits = (33333, 33333)`` us."""
@@ -66,10 +67,11 @@ exposure, taken when each frame is ready): half of an indoor exposure of up to o
 frame (~5-16 ms; the timestamp marks the end of the first row's exposure, picamera2 issue
 #821), the rolling readout of the whole frame (~11 ms in the 4x4-binned mode, which runs
 up to 90 frames/s), the ISP and the hand-over to Python (~5-10 ms) and
-``preprocess_frame`` (~1 ms on a Raspberry Pi 4): 22-38 ms. One user measured ~20 ms from
-shot to arrival on a Raspberry Pi with the older camera stack (``OTL/cv_camera`` pull
-request #19). The frame then waits for the control step that reads it (0-20 ms at 50 Hz);
-``CameraStream`` adds that wait by itself, as the real loop does."""
+``preprocess_frame`` (~1-2 ms on a Raspberry Pi 4, estimated): 22-38 ms. One user
+measured ~20 ms from shot to arrival on a Raspberry Pi with the older camera stack
+(``OTL/cv_camera`` pull request #19). The frame then waits for the control step that
+reads it (0-20 ms at 50 Hz); ``CameraStream`` adds that wait by itself, as the real loop
+does."""
 
 CAMERA_MOUNT = "head front, on the head's forward axis, level at head pitch 0"
 """Where the module sits: in the head's front face looking along the head's forward axis,
