@@ -90,6 +90,37 @@ def test_ray_camera_sees_what_mujocos_renderer_sees():
     assert np.abs(ours - theirs).max() < 0.15 * 255
 
 
+def test_ray_camera_agrees_on_random_layouts_and_poses():
+    """Boxes scattered 0.3-1.5 m ahead, any heading, the robot pushed off its stand."""
+    sim = PiDogSim("fast", num_obstacles=5)
+    sensors = Sensors(sim, np.random.default_rng(0), noise_scale=0.0)
+    cam = sensors.ray_camera(64, 48)
+    rng = np.random.default_rng(1)
+    layout = world.ObstacleLayout(ahead_m=(0.3, 1.5))
+    renderer = _renderer(sim.model, 48, 64)
+    agreements = []
+    try:
+        renderer.enable_segmentation_rendering()
+        for _ in range(5):
+            yaw = float(rng.uniform(-math.pi, math.pi))
+            sim.reset(yaw_rad=yaw)
+            world.place_obstacles(
+                sim.model, sim.data, sim.obstacle_geom_ids, 5, rng, start_yaw_rad=yaw, layout=layout
+            )
+            for _ in range(int(rng.integers(5, 40))):
+                sim.step(sim.servo_setpoint_rad + rng.normal(0.0, 0.05, specs.NUM_JOINTS))
+            cam.cast(sim.data)
+            renderer.update_scene(sim.data, camera=specs.HEAD_CAMERA)
+            seg = renderer.render()
+            is_geom = seg[..., 1] == int(mujoco.mjtObj.mjOBJ_GEOM)
+            seg_ids = np.where(is_geom, seg[..., 0], -1)
+            agreements.append(float((seg_ids == cam.geom_id.reshape(48, 64)).mean()))
+    finally:
+        renderer.close()
+    print(f"ray camera vs mujoco.Renderer, 5 random scenes: min {min(agreements):.4f}")
+    assert min(agreements) >= 0.90
+
+
 def test_ray_directions_are_mujocos_camera_model():
     dirs = camera_ray_directions(4, 3, 90.0).reshape(3, 4, 3)
     # fovy spans the height: the top row's centre ray is at (1 - 1/3) * tan(45 deg) up.
@@ -243,6 +274,10 @@ def test_sensors_stream_renders_rgb_and_depth_at_the_camera_rate():
     assert 28 <= stream.renders <= 32  # 1 s of 50 Hz steps, 30 frames/s
     with pytest.raises(ValueError, match="camera kind"):
         sensors.camera_observation("infrared", 0.0)
+    with pytest.raises(ValueError, match="reset"):  # a new episode without reset_camera
+        sensors.camera_observation("rgb", 0.0, 32, 24)
+    sensors.reset_camera(None, t0_s=0.0)
+    assert sensors.camera_observation("rgb", 0.0, 32, 24).shape == (3, 24, 32)
 
 
 # ---------------------------------------------------------------------- (f) appearance
@@ -287,15 +322,77 @@ def test_one_picture_through_sim_and_robot_paths_gives_one_tensor(monkeypatch):
     # (i) the simulator's path: RayCamera.observation with the picture as its frame.
     sim = PiDogSim("fast")
     cam = RayCamera(sim.model, 0, *robot_camera.CAMERA_CAPTURE_SIZE_PX)
-    monkeypatch.setattr(cam, "render", lambda data, rng=None: picture_rgb)
+    monkeypatch.setattr(cam, "render", lambda data, rng=None, noise_scale=1.0: picture_rgb)
     sim_tensor = cam.observation(sim.data, 32, 24)
     # (ii) the robot's path: picamera2 gives the same picture as RGB888, i.e. B, G, R.
-    from pidog_gaits.backends import pidog as pidog_backend
+    from pidog_gaits.backends import picamera
 
     class StandInPicamera2:
         def capture_array(self, name: str = "main") -> np.ndarray:
             return np.ascontiguousarray(picture_rgb[..., ::-1])
 
-    robot_tensor = pidog_backend.frame_to_policy(StandInPicamera2().capture_array(), (32, 24))
+    robot_tensor = picamera.frame_to_policy(StandInPicamera2().capture_array(), (32, 24))
     assert robot_tensor.dtype == sim_tensor.dtype == np.uint8
+    assert np.array_equal(sim_tensor, robot_tensor)
+
+
+def test_one_scene_through_sensors_and_the_pidog_backend_gives_one_tensor(monkeypatch):
+    """End to end: ``Sensors.rgb_observation`` (the simulator's 64x48 native frame) and
+    ``PidogBackend.read`` (stand-in ``pidog`` and ``picamera2``, a 320x240 RGB888 frame)
+    on one synthetic scene, each at its own resolution (the 320x240 frame is the 64x48
+    one with every pixel repeated 5x5), give the identical policy tensor."""
+    import sys
+    import types
+
+    from pidog_gaits.backends.pidog import PidogBackend, PidogConfig
+
+    native = _synthetic_picture(48, 64, seed=5)
+    capture = np.repeat(np.repeat(native, 5, axis=0), 5, axis=1)
+    assert capture.shape[1::-1] == robot_camera.CAMERA_CAPTURE_SIZE_PX
+    # (i) the simulator's sensor path, its ray camera's frame replaced by the scene.
+    sim = PiDogSim("fast")
+    sensors = Sensors(sim, np.random.default_rng(0))
+    cam = sensors.ray_camera(64, 48)
+    monkeypatch.setattr(cam, "render", lambda data, rng=None, noise_scale=1.0: native)
+    sim_tensor = sensors.rgb_observation(32, 24)
+
+    # (ii) the robot's path, through the backend's camera reader.
+    class StandInPidog:
+        def __init__(self, **kwargs) -> None:
+            self.accData, self.gyroData = [-16384.0, 0.0, 0.0], [0.0, 0.0, 0.0]
+
+        def legs_move(self, *args, **kwargs) -> None:
+            pass
+
+        def read_distance(self) -> float:
+            return 50.0
+
+        def close(self) -> None:
+            pass
+
+    class StandInPicamera2:
+        def create_video_configuration(self, main=None, **kwargs):
+            assert main == {"size": (320, 240), "format": "RGB888"}
+            return {"main": main}
+
+        def configure(self, config) -> None:
+            pass
+
+        def start(self) -> None:
+            pass
+
+        def stop(self) -> None:
+            pass
+
+        def capture_array(self, name: str = "main") -> np.ndarray:
+            return np.ascontiguousarray(capture[..., ::-1])  # RGB888 is B, G, R
+
+    monkeypatch.setitem(sys.modules, "pidog", types.SimpleNamespace(Pidog=StandInPidog))
+    monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=StandInPicamera2))
+    backend = PidogBackend(PidogConfig(camera_thread=False), image="rgb", image_size_px=(32, 24))
+    try:
+        robot_tensor = backend.read().image
+    finally:
+        backend.close()
+    assert robot_tensor.shape == sim_tensor.shape == (3, 24, 32)
     assert np.array_equal(sim_tensor, robot_tensor)

@@ -476,7 +476,7 @@ def test_camera_is_configured_as_the_simulated_one(fake_pidog, stand_in_camera):
     from pidog_gaits.robot import camera as robot_camera
 
     stand_in_camera.script = [_bgr_frame(90)]
-    backend = PidogBackend(image="rgb", image_size_px=(32, 24))
+    backend = PidogBackend(PidogConfig(camera_thread=False), image="rgb", image_size_px=(32, 24))
     cam = stand_in_camera.instances[-1]
     assert cam.started
     assert cam.config["main"] == {"size": (320, 240), "format": "RGB888"}
@@ -507,11 +507,11 @@ def test_bad_frames_hold_the_last_good_one_and_warn_once_per_streak(
         *[np.zeros((h, w), dtype=np.uint8)] * 5,  # wrong shape, 5 in a row: ridden out
         np.zeros_like(good_a),  # the 6th in a row: stop
     ]
-    backend = PidogBackend(image="rgb", image_size_px=(32, 24))
+    backend = PidogBackend(PidogConfig(camera_thread=False), image="rgb", image_size_px=(32, 24))
     reader = backend.camera_reader
     first = reader.last_good
     assert (first[0] == 50).all()
-    with caplog.at_level("WARNING", logger="pidog_gaits.backends.pidog"):
+    with caplog.at_level("WARNING", logger="pidog_gaits.backends.picamera"):
         images = [backend.read().image for _ in range(3)]  # zeros, truncated, exception
         assert all(np.array_equal(im, first) for im in images)
         assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 1
@@ -533,7 +533,7 @@ def test_six_bad_frames_in_a_row_lie_the_robot_down(fake_pidog, stand_in_camera)
     good = _bgr_frame(100)
     stand_in_camera.script = [good] * 5  # 1 at start-up, then 4 gait steps
     stand_in_camera.after = RuntimeError("camera unplugged")
-    backend = PidogBackend(image="rgb", image_size_px=(32, 24))
+    backend = PidogBackend(PidogConfig(camera_thread=False), image="rgb", image_size_px=(32, 24))
     policy = ConstantPolicy(stand_targets())
     try:
         figures = run_controller(
@@ -576,7 +576,7 @@ def test_frame_age_is_measured_from_the_sensor_timestamp(fake_pidog, monkeypatch
     module = types.ModuleType("picamera2")
     module.Picamera2 = RequestCamera
     monkeypatch.setitem(sys.modules, "picamera2", module)
-    backend = PidogBackend(image="rgb", image_size_px=(32, 24))
+    backend = PidogBackend(PidogConfig(camera_thread=False), image="rgb", image_size_px=(32, 24))
     for _ in range(5):
         backend.read()
     figures = backend.figures()
@@ -630,3 +630,62 @@ def test_default_policy_runs_on_the_pidog_api(
     # The library negates the right legs: in the stand, left and right are mirrored.
     np.testing.assert_allclose(legs[4, [0, 4]], -legs[4, [2, 6]], atol=1e-6)
     assert stand_in_camera.instances[-1].captures >= 10
+
+
+class PacedPicamera2(StandInPicamera2):
+    """A camera at 30 frames/s: each capture takes a frame period; ``mode`` switches it
+    between good frames, failing captures and a capture that never returns."""
+
+    mode = "good"
+    release = None
+
+    def capture_array(self, name: str = "main") -> np.ndarray:
+        if PacedPicamera2.mode == "hang":
+            PacedPicamera2.release.wait(5.0)
+        time.sleep(1 / 30)
+        self.captures += 1
+        if PacedPicamera2.mode == "fail":
+            raise RuntimeError("camera unplugged")
+        return _bgr_frame(100 + self.captures % 50)
+
+
+@pytest.mark.parametrize("failure", ["fail", "hang"])
+def test_background_capture_never_blocks_the_loop_and_stops_on_a_dead_camera(
+    fake_pidog, monkeypatch, failure
+):
+    import threading
+
+    from pidog_gaits.backends.safety import SafetyStopError
+
+    PacedPicamera2.mode = "good"
+    PacedPicamera2.release = threading.Event()
+    module = types.ModuleType("picamera2")
+    module.Picamera2 = PacedPicamera2
+    monkeypatch.setitem(sys.modules, "picamera2", module)
+    backend = PidogBackend(image="rgb", image_size_px=(32, 24))  # capture thread on
+    reader = backend.camera_reader
+    try:
+        waits = []
+        for _ in range(25):  # half a second of 50 Hz steps
+            start = time.perf_counter()
+            image = backend.read().image
+            waits.append(time.perf_counter() - start)
+            assert image.shape == (3, 24, 32)
+            time.sleep(specs.CONTROL_DT_S)
+        # The newest frame, at once. A blocking capture would wait 0-33 ms on 2 steps in
+        # 5; a shared CPU may delay a few reads, not that many.
+        assert np.median(waits) < 0.002
+        assert sum(w > 0.015 for w in waits) <= 2
+        assert reader.frames >= 8  # ~30 frames/s arrived meanwhile
+        PacedPicamera2.mode = failure
+        died = time.perf_counter()
+        with pytest.raises(SafetyStopError) as stop:
+            for _ in range(100):
+                backend.read()
+                time.sleep(specs.CONTROL_DT_S)
+        assert stop.value.reason == "camera"
+        # 6 frames' worth (200 ms) after the last good frame, give or take a shared CPU.
+        assert time.perf_counter() - died < 1.0
+    finally:
+        PacedPicamera2.release.set()
+        backend.close()

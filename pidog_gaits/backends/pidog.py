@@ -23,26 +23,24 @@ only for a policy trained on RGB images, the camera via ``picamera2``. Hobby ser
 report no position: a policy reads its own commanded targets instead (``targets``), and
 one trained on measured joint angles (``joint_readings='measured'``) is refused.
 
-Camera frames (``CameraReader``) go through ``robot.camera.check_frame`` and the same
-``preprocess_frame`` as the simulator's. A bad frame (capture error, wrong shape, all
-zeros) logs one warning per streak and the step runs on the last good frame; more than
-``PidogConfig.max_bad_frames`` in a row raise ``SafetyStopError("camera")`` and the robot
-lies down, like the other safety stops.
+Camera frames (``backends/picamera.py``) go through ``robot.camera.check_frame`` and the
+same ``preprocess_frame`` as the simulator's. A bad frame (capture error, wrong shape,
+all zeros) logs one warning per streak and the step runs on the last good frame; more
+than ``PidogConfig.max_bad_frames`` in a row raise ``SafetyStopError("camera")`` and the
+robot lies down, like the other safety stops.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import sys
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from pidog_gaits.backends.base import BackendUnavailableError, Reading
-from pidog_gaits.backends.safety import CAMERA_STOP, SafetyStopError
+from pidog_gaits.backends.picamera import CameraReader, open_camera
 from pidog_gaits.robot import camera as robot_camera
 from pidog_gaits.robot import specs
 from pidog_gaits.robot.imu import AttitudeFilter, roll_pitch_from_accel
@@ -60,7 +58,6 @@ LIE_POSE_DEG = (45.0, -45.0, -45.0, 45.0, 45.0, -45.0, -45.0, 45.0)
 DEFAULT_LEG_PINS = (2, 3, 7, 8, 0, 1, 10, 11)
 DEFAULT_HEAD_PINS = (4, 6, 5)
 DEFAULT_TAIL_PIN = (9,)
-LOG = logging.getLogger(__name__)
 MISSING_LIBRARY = (
     "the pidog backend needs SunFounder's pidog library, which runs on the robot's "
     "Raspberry Pi (install robot-hat, vilib and pidog as SunFounder's PiDog docs describe); "
@@ -102,6 +99,11 @@ class PidogConfig:
     each is replaced by the last good one; one more stops the robot (``CAMERA_STOP``)."""
     camera_open_tries: int = 30
     """Captures to wait at start-up for a first good frame (~1 s at 30 frames/s)."""
+    camera_thread: bool = True
+    """Capture in a background thread and hand the control loop the newest frame without
+    waiting (the camera gives 30 frames/s, the loop asks 50 times a second: a blocking
+    capture would wait up to 33 ms on 2 steps in 5 and overrun them). ``False`` captures in
+    ``read()`` (tests that need an exact sequence of frames)."""
 
 
 def to_library_deg(
@@ -224,9 +226,13 @@ class PidogBackend:
         self.last_reading: Reading | None = None
         self.image_size_px = image_size_px
         if image == "rgb":
-            self.camera = _open_camera()
+            self.camera = open_camera()
             self.camera_reader = CameraReader(
-                self.camera, image_size_px, cfg.max_bad_frames, cfg.camera_open_tries
+                self.camera,
+                image_size_px,
+                cfg.max_bad_frames,
+                cfg.camera_open_tries,
+                background=cfg.camera_thread,
             )
         elif image is not None:
             raise ValueError(f"unknown image kind {image!r}")
@@ -336,6 +342,8 @@ class PidogBackend:
         self._commanded = from_library_deg(LIE_POSE_DEG)
 
     def close(self) -> None:
+        if self.camera_reader is not None:
+            self.camera_reader.close()
         if self.camera is not None:
             self.camera.stop()
             self.camera = None
@@ -363,135 +371,6 @@ class PidogBackend:
         if self.camera_reader is not None:
             figures.update(self.camera_reader.figures())
         return figures
-
-
-# ---------------------------------------------------------------------- camera
-def _open_camera():
-    """picamera2 in its video configuration: ``CAMERA_CAPTURE_SIZE_PX`` ``RGB888`` frames
-    at 30 frames/s (the figures the simulated camera copies: ``robot/camera.py``)."""
-    try:
-        from picamera2 import Picamera2
-    except ImportError as exc:
-        raise BackendUnavailableError(
-            "this policy sees the camera: install picamera2 on the robot "
-            "(sudo apt install python3-picamera2)"
-        ) from exc
-    camera = Picamera2()
-    main = {"size": robot_camera.CAMERA_CAPTURE_SIZE_PX, "format": robot_camera.CAMERA_FORMAT}
-    camera.configure(camera.create_video_configuration(main=main))
-    camera.start()
-    return camera
-
-
-def frame_to_policy(
-    frame: np.ndarray,
-    size_px: tuple[int, int],
-    channel_order: str = robot_camera.CAMERA_CHANNEL_ORDER,
-    expected_shape: tuple[int, ...] | None = None,
-) -> np.ndarray:
-    """A picamera2 frame -> the policy's ``(3, H, W)`` uint8 RGB image.
-
-    ``check_frame`` first (raises ``FrameError`` for a broken frame), then the same
-    ``preprocess_frame`` the simulator's frames go through; picamera2's ``RGB888`` arrays
-    are B, G, R in memory (``robot_camera.CAMERA_CHANNEL_ORDER``).
-    """
-    w, h = size_px
-    robot_camera.check_frame(frame, w, h, expected_shape)
-    return robot_camera.preprocess_frame(frame, w, h, channel_order)
-
-
-class CameraReader:
-    """picamera2 frames to policy images, riding out bad frames and stopping on too many.
-
-    A frame that fails (an exception from the capture, or ``check_frame``: wrong shape,
-    all zeros, ...) is replaced by the last good image; the first of a streak logs one
-    warning. More than ``max_bad_frames`` in a row raise ``SafetyStopError(CAMERA_STOP)``:
-    the policy would otherwise steer by an ever older picture.
-
-    When the camera offers ``capture_request`` (picamera2 does), each frame's age is
-    measured too: ``time.monotonic_ns()`` minus the request's ``SensorTimestamp`` (both
-    ``CLOCK_MONOTONIC``; the timestamp marks the end of the first row's exposure) plus
-    half the exposure time. ``camera_age_ms`` in the figures is the figure to compare
-    with ``robot_camera.CAMERA_DELAY_S``.
-
-    :param camera: a started ``Picamera2`` (or anything with ``capture_array()``).
-    :param size_px: the policy's (width, height).
-    :param max_bad_frames: bad frames in a row that are still ridden out.
-    :param open_tries: captures to wait for the first good frame before giving up.
-    """
-
-    def __init__(
-        self, camera, size_px: tuple[int, int], max_bad_frames: int = 5, open_tries: int = 30
-    ) -> None:
-        self.camera = camera
-        self.size_px = size_px
-        self.max_bad_frames = max_bad_frames
-        w, h = robot_camera.CAMERA_CAPTURE_SIZE_PX
-        self.expected_shape = (h, w, 3)
-        self.bad_frames = 0
-        self.consecutive_bad = 0
-        self.warnings = 0
-        self.ages_ms: list[float] = []
-        self.last_good: np.ndarray | None = None
-        for _ in range(max(1, open_tries)):
-            try:
-                self.last_good = self._capture()
-                break
-            except Exception as exc:  # any failure is a bad frame here
-                last_error = exc
-        if self.last_good is None:
-            raise BackendUnavailableError(
-                f"the camera gave no good frame in {open_tries} tries ({last_error}); "
-                "check its ribbon cable, or run a policy without the camera"
-            )
-
-    def _capture(self) -> np.ndarray:
-        capture_request = getattr(self.camera, "capture_request", None)
-        if capture_request is None:
-            frame = self.camera.capture_array()
-        else:
-            request = capture_request()
-            try:
-                frame = request.make_array("main")
-                metadata = request.get_metadata()
-            finally:
-                request.release()
-            stamp_ns = metadata.get("SensorTimestamp")
-            if stamp_ns:
-                exposure_ns = 1e3 * float(metadata.get("ExposureTime", 0.0))
-                age_ns = time.monotonic_ns() - stamp_ns + exposure_ns / 2
-                self.ages_ms.append(age_ns / 1e6)
-        return frame_to_policy(frame, self.size_px, expected_shape=self.expected_shape)
-
-    def read(self) -> np.ndarray:
-        """The policy's image for this step: a new frame, or the last good one."""
-        try:
-            image = self._capture()
-        except Exception as exc:  # capture errors and FrameError alike
-            self.bad_frames += 1
-            self.consecutive_bad += 1
-            if self.consecutive_bad == 1:
-                self.warnings += 1
-                LOG.warning("bad camera frame (%s): holding the last good frame", exc)
-            if self.consecutive_bad > self.max_bad_frames:
-                raise SafetyStopError(
-                    CAMERA_STOP,
-                    f"{self.consecutive_bad} bad camera frames in a row (last: {exc})",
-                ) from exc
-            return self.last_good
-        if self.consecutive_bad:
-            LOG.info("camera frames good again after %d bad", self.consecutive_bad)
-        self.consecutive_bad = 0
-        self.last_good = image
-        return image
-
-    def figures(self) -> dict:
-        ages = np.asarray(self.ages_ms)
-        return {
-            "camera_bad_frames": self.bad_frames,
-            "camera_age_ms": float(np.median(ages)) if ages.size else math.nan,
-            "camera_age_p95_ms": float(np.percentile(ages, 95)) if ages.size else math.nan,
-        }
 
 
 def downsample_rgb(rgb: np.ndarray, size_px: tuple[int, int]) -> np.ndarray:

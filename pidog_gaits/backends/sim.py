@@ -35,7 +35,8 @@ class SimBackend:
     :param seed: seeds the simulator and the sensor noise.
     :param params: domain parameters (``None``: nominal).
     :param realtime: sleep so simulated time keeps pace with the wall clock.
-    :param image: ``depth`` or ``rgb`` to render the head camera into each reading.
+    :param image: ``depth`` or ``rgb`` to render the head camera into each reading (30
+        frames/s, ~35 ms late, held between captures: ``Sensors.camera_observation``).
     :param image_size_px: (width, height) of that image.
     :param noise_scale: sensor noise multiplier (0 = exact readings).
     :param joint_source: ``measured`` (simulated encoders) or ``commanded`` (as the robot).
@@ -115,8 +116,8 @@ class SimBackend:
             pos = self._commanded.copy()
             vel = (self._commanded - self._previous) / specs.CONTROL_DT_S
         image = None
-        w, h = self.image_size_px
-        if self.image is not None:  # at the camera's frame rate and delay, as in training
+        if self.image is not None:  # at the camera's rate and delay, as in training
+            w, h = self.image_size_px
             image = self.sensors.camera_observation(self.image, self.sim.time_s, w, h)
         return Reading(
             imu=self.sensors.imu(),

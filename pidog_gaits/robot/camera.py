@@ -15,8 +15,8 @@ and on the robot. Sources for every figure: ``robot/README.md`` ("Camera").
   vertical (``CAMERA_HFOV_DEG``, ``CAMERA_VFOV_DEG``). MuJoCo's ``fovy`` is the vertical one.
 * Frame rate: picamera2's ``create_video_configuration`` fixes ``FrameDurationLimits`` at
   33333 us, i.e. 30 frames/s (picamera2 ``picamera2.py``).
-* Delay: from the middle of a frame's exposure to the policy, ~50 ms (see
-  ``CAMERA_DELAY_S``).
+* Delay: from the middle of a frame's exposure to the frame being ready, ~35 ms (see
+  ``CAMERA_DELAY_S``), plus the wait for the next control step.
 * Byte order: picamera2's ``"RGB888"`` arrays hold each pixel as B, G, R (picamera2
   ``request.py`` hands ``RGB888`` buffers to PIL and simplejpeg as ``"BGR"``; the
   picamera2 manual's appendix A says the same), hence ``CAMERA_CHANNEL_ORDER = "bgr"``.
@@ -51,23 +51,27 @@ CAMERA_CAPTURE_SIZE_PX = (320, 240)
 """picamera2 ``main`` stream (width, height). 4:3, so libcamera picks a full-field-of-view
 sensor mode (the 4x4-binned 640x480 or the 2x2-binned 1296x972 mode) and its ISP scales it
 down; ``preprocess_frame`` then averages exact 10x10 blocks to 32x24. Small enough that
-the copy and the average take ~1 ms on a Raspberry Pi 4 (230 k bytes a frame), large
-enough that most of the down-scaling is our own exact area average rather than the ISP's
-filter, the same average the simulator's frames get."""
+the average is cheap (230 k bytes a frame: 0.4-0.6 ms on the shared x86 workstation,
+``benchmarks/camera_speed.py``; a Raspberry Pi 4 is several times slower, not measured),
+large enough that most of the down-scaling is our own exact area average rather than
+the ISP's filter, the same average the simulator's frames get."""
 
 CAMERA_FRAME_RATE_HZ = 30.0
 """picamera2's video configuration: ``FrameDurationLimits = (33333, 33333)`` us."""
-CAMERA_DELAY_S = 0.050
-"""Age of the newest frame when the policy gets it (s), from the middle of its exposure.
+CAMERA_DELAY_S = 0.035
+"""From the middle of a frame's exposure to the frame being ready for the policy (s).
 
 An estimate from its parts, to be replaced by a measurement on the robot (the backend
-reports ``camera_age_ms`` where picamera2 gives ``SensorTimestamp``): half of an indoor
-exposure of up to one frame (~10-17 ms; the timestamp marks the end of the exposure,
-picamera2 issue #821), rolling readout of the frame (~10-25 ms for the binned modes at up to
-90 / 42 frames/s), the ISP and the buffer hand-over (~5 ms), and the wait for the newest
-frame when ``capture_array`` takes the next one (0-33 ms, ~15 ms on average). One user
-measured ~20 ms from shot to arrival on a Raspberry Pi with the older stack
-(``OTL/cv_camera`` pull request #19), the low end of this budget."""
+reports ``camera_age_ms``: now minus picamera2's ``SensorTimestamp`` plus half the
+exposure, taken when each frame is ready): half of an indoor exposure of up to one
+frame (~5-16 ms; the timestamp marks the end of the first row's exposure, picamera2 issue
+#821), the rolling readout of the whole frame (~11 ms in the 4x4-binned mode, which runs
+up to 90 frames/s), the ISP and the hand-over to Python (~5-10 ms) and
+``preprocess_frame`` (~1-2 ms on a Raspberry Pi 4, estimated): 22-38 ms. One user
+measured ~20 ms from shot to arrival on a Raspberry Pi with the older camera stack
+(``OTL/cv_camera`` pull request #19). The frame then waits for the control step that
+reads it (0-20 ms at 50 Hz); ``CameraStream`` adds that wait by itself, as the real loop
+does."""
 
 CAMERA_MOUNT = "head front, on the head's forward axis, level at head pitch 0"
 """Where the module sits: in the head's front face looking along the head's forward axis,
@@ -141,17 +145,21 @@ def _area_weights(in_px: int, out_px: int) -> np.ndarray:
 
 
 def area_resize(image: np.ndarray, width_px: int, height_px: int) -> np.ndarray:
-    """Area-average an ``(H, W, C)`` image to ``(height_px, width_px, C)`` float32.
+    """Area-average an ``(H, W, C)`` image to ``(height_px, width_px, C)`` (float).
 
-    Integer factors average exact blocks; other sizes weight each source pixel by its
-    overlap with the output pixel (the area-resampling of OpenCV's ``INTER_AREA``), so a
-    frame of any size becomes the mean light over each output pixel's patch of the view.
+    Integer factors average exact blocks (uint8 summed in integers: exact, and ~10x
+    faster than a float mean over two axes: 0.3 ms for 320x240 -> 32x24 here); other
+    sizes weight each source pixel by its overlap with the output pixel (the
+    area-resampling of OpenCV's ``INTER_AREA``), so a frame of any size becomes the mean
+    light over each output pixel's patch of the view.
     """
     h, w, c = image.shape
     if h % height_px == 0 and w % width_px == 0:
         fh, fw = h // height_px, w // width_px
         blocks = image.reshape(height_px, fh, width_px, fw, c)
-        return blocks.mean(axis=(1, 3), dtype=np.float32)
+        acc = np.uint32 if image.dtype == np.uint8 else np.float64
+        sums = blocks.sum(axis=1, dtype=acc).sum(axis=2, dtype=acc)
+        return sums / float(fh * fw)
     wy = _area_weights(h, height_px).astype(np.float32)
     wx = _area_weights(w, width_px).astype(np.float32)
     rows = np.tensordot(wy, image.astype(np.float32), axes=(1, 0))  # (height_px, W, C)
@@ -174,9 +182,8 @@ def preprocess_frame(
     """
     if channel_order not in CHANNEL_ORDERS:
         raise ValueError(f"channel_order {channel_order!r}: expected one of {CHANNEL_ORDERS}")
-    rgb = _as_hwc(frame, width_px, height_px)
+    small = area_resize(_as_hwc(frame, width_px, height_px), width_px, height_px)
     if channel_order == "bgr":
-        rgb = rgb[..., ::-1]
-    small = area_resize(rgb, width_px, height_px)
+        small = small[..., ::-1]  # after the average: 3 x 768 values, not the whole frame
     out = np.rint(np.clip(small, 0.0, 255.0)).astype(np.uint8)
     return np.ascontiguousarray(out.transpose(2, 0, 1))

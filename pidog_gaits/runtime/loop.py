@@ -25,6 +25,7 @@ from pidog_gaits.backends.safety import (
     INTERRUPT_STOP,
     SafetyConfig,
     SafetyMonitor,
+    SafetyStopError,
 )
 from pidog_gaits.gaits.library import GaitSpec
 from pidog_gaits.runtime.base import DeployPolicy, GaitSchedule, stand_targets
@@ -136,7 +137,11 @@ def run_controller(
                     break
                 tick = t_gait + i * dt
                 t0 = clock()
-                reading = backend.read()
+                try:
+                    reading = backend.read()
+                except SafetyStopError as exc:  # a sensor that keeps failing (the camera)
+                    monitor.stop(exc.reason)
+                    break
                 if monitor.check_tilt(reading.imu[:3]):
                     break
                 if gait_source is not None:

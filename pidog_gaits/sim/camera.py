@@ -8,15 +8,17 @@ hit the same geom), and colours each hit by the geom's colour under the scene's 
 than EGL's software rasteriser at the sizes a policy uses (``benchmarks/camera_speed.py``).
 
 Only world geoms (``specs.WORLD_GEOM_GROUP``: floor and boxes) are cast against, as for
-the depth image. The robot's own parts are not in the real camera's view either: with the
-head level, the ultrasonic transducers sit 16 mm below the lens and 4 mm ahead of it, out
-of a 21 deg half-angle, and the legs and body are behind the head (measured in
-``tests/test_camera.py``: 0 robot pixels in the ``mujoco.Renderer`` segmentation).
+the depth image. The robot's own parts are not in the camera's view anyway: the
+ultrasonic transducers' top front edge is 8 mm below and 4 mm ahead of the lens (63 deg
+below its axis; the view's half-height is 21 deg), and the legs and body are behind the
+head. Measured with ``mujoco.Renderer``'s segmentation at 320x240 over the head's range
+(pitch -45..30 deg x yaw -90..90 deg, standing): 0 robot pixels; ``tests/test_camera.py``
+checks the standing view.
 
 ``CameraAppearance`` is what a room and a camera change (floor, box and wall colours,
 light, exposure, noise, a few degrees of camera pitch); ``AppearanceRanges.sample`` draws
 one per episode. ``CameraStream`` gives a policy the frames a 30 frames/s camera with
-~50 ms delay would give at its control steps (``robot/camera.py``).
+~35 ms delay would give at its control steps (``robot/camera.py``).
 """
 
 from __future__ import annotations
@@ -274,12 +276,15 @@ class RayCamera:
             normals[rows] = rot.T[axis] * sign[:, None]
         return normals
 
-    def render(self, data: mujoco.MjData, rng: np.random.Generator | None = None) -> np.ndarray:
+    def render(
+        self, data: mujoco.MjData, rng: np.random.Generator | None = None, noise_scale=1.0
+    ) -> np.ndarray:
         """A colour frame ``(height_px, width_px, 3)`` uint8, RGB, row 0 at the top.
 
         Shading follows MuJoCo's lights: the headlight's ambient, plus each directional
         light's and the headlight's diffuse term ``max(0, n . l)``, times the appearance's
-        brightness; then exposure, noise (from ``rng``; none without one), clipping.
+        brightness; then exposure, noise (``pixel_noise_sigma x noise_scale``, from ``rng``;
+        none without one), clipping.
         """
         m = self.model
         dirs = self.cast(data)
@@ -298,17 +303,18 @@ class RayCamera:
             light *= self._brightness
             image[hit] = self._geom_rgb[self.geom_id[hit]] * np.minimum(light, 1.0)[:, None]
         image *= 255.0 * self._exposure
-        if rng is not None and self._noise > 0.0:
-            image += rng.normal(0.0, self._noise, image.shape)
+        sigma = self._noise * noise_scale
+        if rng is not None and sigma > 0.0:
+            image += rng.normal(0.0, sigma, image.shape)
         np.clip(image, 0.0, 255.0, out=image)
         return np.rint(image).astype(np.uint8).reshape(self.height_px, self.width_px, 3)
 
     def observation(
-        self, data: mujoco.MjData, width_px: int, height_px: int, rng=None
+        self, data: mujoco.MjData, width_px: int, height_px: int, rng=None, noise_scale=1.0
     ) -> np.ndarray:
         """The policy's image ``(3, height_px, width_px)`` uint8: a native frame through
         ``robot.camera.preprocess_frame``, the function the robot's frames go through."""
-        frame = self.render(data, rng)
+        frame = self.render(data, rng, noise_scale)
         return robot_camera.preprocess_frame(frame, width_px, height_px, "rgb")
 
 
@@ -326,8 +332,8 @@ class CameraStream:
     A capture is due every ``1 / frame_rate_hz`` from a per-episode phase; physics states
     exist only at control steps, so a capture is rendered at the control step nearest its
     time. ``frame(t_s)`` returns the newest capture whose time + ``delay_s`` <= ``t_s``
-    and holds it until the next one is due: at 50 Hz control and 30 frames/s the renderer
-    runs on 60% of the steps.
+    and holds it until a newer one is that old: at 50 Hz control and 30 frames/s the
+    renderer runs on 60% of the steps.
 
     :param render: makes one image of the simulator's current state (any array: colour
         ``(3, H, W)`` or depth ``(2, H, W)``).
@@ -337,11 +343,12 @@ class CameraStream:
     frame_rate_hz: float = robot_camera.CAMERA_FRAME_RATE_HZ
     delay_s: float = robot_camera.CAMERA_DELAY_S
     control_dt_s: float = specs.CONTROL_DT_S
-    renders: int = 0
+    renders: int = field(default=0, init=False)
     """Images rendered since construction (for tests and benchmarks)."""
-    _captures: deque = field(default_factory=deque)
-    _next_capture_s: float = 0.0
-    _t0_s: float = 0.0
+    _captures: deque = field(default_factory=deque, init=False, repr=False)
+    _next_capture_s: float = field(default=0.0, init=False)
+    _t0_s: float = field(default=0.0, init=False)
+    _last_t_s: float = field(default=-math.inf, init=False)
 
     def reset(self, t0_s: float = 0.0, phase_s: float = 0.0) -> None:
         """Start an episode at ``t0_s``; the first capture is due at ``t0_s + phase_s``.
@@ -354,9 +361,16 @@ class CameraStream:
         self._captures.clear()
         self._t0_s = t0_s
         self._next_capture_s = t0_s + phase_s
+        self._last_t_s = -math.inf
 
     def frame(self, t_s: float) -> np.ndarray:
         """The frame a policy acting at ``t_s`` has (call once per control step, in order)."""
+        if t_s < self._last_t_s - 1e-9:
+            raise ValueError(
+                f"camera time went back from {self._last_t_s} s to {t_s} s: "
+                "call reset (Sensors.reset_camera) when an episode starts"
+            )
+        self._last_t_s = t_s
         period = 1.0 / self.frame_rate_hz
         horizon = t_s + 0.5 * self.control_dt_s + 1e-9  # captures due by this step's end
         image = None

@@ -11,7 +11,7 @@ with feedback servos; PiDog's hobby servos report no position.
 The colour camera is ray cast (``sim/camera.py``, no OpenGL) and passes through the
 robot's own ``robot.camera.preprocess_frame``. ``camera_observation(kind, t_s)`` gives the
 policy's image as the real camera would deliver it at control time ``t_s``: captured at
-30 frames/s, ~50 ms late, the last frame held between captures (``CameraStream``);
+30 frames/s, ~35 ms late, the last frame held between captures (``CameraStream``);
 ``reset_camera`` starts an episode with a new ``CameraAppearance``.
 """
 
@@ -256,12 +256,11 @@ class Sensors:
         """The policy's colour image now: ``(3, height, width)`` uint8, RGB.
 
         Ray cast at ``NATIVE_SCALE`` times the size, with this episode's appearance and
-        pixel noise (``rng``; none when ``noise_scale`` is 0), then averaged down by
+        its pixel noise times ``noise_scale`` (from ``rng``), then averaged down by
         ``robot.camera.preprocess_frame``, the function picamera2's frames go through.
         """
         cam = self.ray_camera(NATIVE_SCALE * width, NATIVE_SCALE * height)
-        rng = self.rng if self.noise_scale > 0.0 else None
-        return cam.observation(self.sim.data, width, height, rng)
+        return cam.observation(self.sim.data, width, height, self.rng, self.noise_scale)
 
     def rgb_image(
         self, width: int = specs.CAMERA_WIDTH_PX, height: int = specs.CAMERA_HEIGHT_PX
