@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
+import time
 from dataclasses import dataclass
 
 import numpy as np
