@@ -1,29 +1,40 @@
-"""Stage 3 speed: PiDog-v0 env steps/s per vision mode, and PPO training steps/s.
+"""Stage 3 speed: PiDog-v0 env steps/s per vision mode, per vec env kind, and PPO steps/s.
 
-Env: one env on medium physics under zero actions (the prior alone), for vision none,
-depth and rgb at the training camera size (and depth/rgb at the sensor's 64x48).
-PPO: ``PPO.learn`` with the stage 3 defaults (4 envs, n_steps 256, batch 256, 5 epochs,
-the PiDog CNN), timed after a one-rollout warm-up, for each vectorized env type; the
-figure is environment steps per wall second including the gradient updates, i.e. what
-``--timesteps 200000`` costs. Best of ``--repeats`` (the machine is shared).
+Env (``env``): one env on medium physics under zero actions (the prior alone), for vision
+none, depth and rgb at the training camera size (and depth/rgb at the sensor's 64x48).
+Vec (``vec``): ``--envs`` envs stepped by each vec env kind (``dummy``, ``subproc``,
+``threads``), vision none and depth 32x24, beside the bare limit measured in the same
+run: ``mj_step`` alone advancing one 20 ms control step at a time, in one thread and in
+one thread per core, each on its own ``MjData`` of the same world. ``vec_share_*`` is a
+kind's env steps/s over that all-core bare rate. Kinds and the bare loops are
+interleaved, best of ``--repeats``, so a neighbour's load hits them alike.
+PPO (``ppo``): ``PPO.learn`` with the stage 3 defaults (4 envs, n_steps 256, batch 256,
+5 epochs, the PiDog CNN), timed after a one-rollout warm-up, for each vectorized env type;
+the figure is environment steps per wall second including the gradient updates, i.e.
+what ``--timesteps 200000`` costs. Best of ``--repeats`` (the machine is shared).
 
-    python benchmarks/rl_speed.py [--ppo-steps 8192] [--repeats 2] [--json PATH|-]
+    python benchmarks/rl_speed.py [--sections env,vec,ppo] [--ppo-steps 8192] \
+        [--repeats 2] [--envs 4] [--json PATH|-]
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import typer  # noqa: E402
 
 from pidog_gaits.envs.config import EnvConfig  # noqa: E402
 from pidog_gaits.envs.pidog_env import PiDogEnv  # noqa: E402
+from pidog_gaits.envs.vec import MEASURED_KINDS, make_vec_env, vec_steps_per_s  # noqa: E402
 from pidog_gaits.results import emit  # noqa: E402
+from pidog_gaits.sim.physics import PiDogSim  # noqa: E402
 
 DEFAULT_JSON = os.path.join(os.path.dirname(__file__), "results", "rl_speed.json")
 
@@ -40,6 +51,55 @@ def env_steps_per_s(config: EnvConfig, steps: int) -> float:
     rate = steps / (time.perf_counter() - t0)
     env.close()
     return rate
+
+
+def bare_control_steps_per_s(config: EnvConfig, threads: int, seconds: float) -> float:
+    """Control steps/s of ``mj_step`` alone (``substeps`` per call), summed over ``threads``
+    threads each stepping its own ``MjData`` of the env's world: the ceiling for any vec env.
+
+    The robot stands on zero controls, so the contact load is the stand's (a trot's feet
+    add a little); ``mj_step`` releases the GIL, so the threads run on separate cores.
+    """
+    sims = [PiDogSim(config.quality, num_obstacles=config.num_obstacles) for _ in range(threads)]
+    counts = [0] * threads
+    stop = threading.Event()
+
+    def loop(k: int) -> None:
+        m, d, n = sims[k].model, sims[k].data, sims[k].substeps
+        step, done = mujoco.mj_step, stop.is_set
+        while not done():
+            step(m, d, nstep=n)
+            counts[k] += 1
+
+    workers = [threading.Thread(target=loop, args=(k,)) for k in range(threads)]
+    t0 = time.perf_counter()
+    for w in workers:
+        w.start()
+    time.sleep(seconds)
+    stop.set()
+    for w in workers:
+        w.join()
+    return sum(counts) / (time.perf_counter() - t0)
+
+
+def vec_rates(config: EnvConfig, envs: int, seconds: float, repeats: int) -> dict[str, float]:
+    """Env steps/s of each vec env kind and the bare ``mj_step`` rates, interleaved."""
+    cores = os.cpu_count() or 1
+    venvs = {kind: make_vec_env(config, envs, kind) for kind in MEASURED_KINDS}
+    best: dict[str, float] = {}
+    try:
+        for _ in range(repeats):
+            rows = {
+                "bare_1thread": bare_control_steps_per_s(config, 1, seconds),
+                f"bare_{cores}threads": bare_control_steps_per_s(config, cores, seconds),
+            }
+            rows |= {kind: vec_steps_per_s(v, seconds) for kind, v in venvs.items()}
+            best = {k: max(v, best.get(k, 0.0)) for k, v in rows.items()}
+    finally:
+        for v in venvs.values():
+            v.close()
+    ceiling = best[f"bare_{cores}threads"]
+    return best | {f"share_{kind}": best[kind] / ceiling for kind in MEASURED_KINDS}
 
 
 def ppo_steps_per_s(
@@ -76,13 +136,19 @@ def ppo_steps_per_s(
 
 
 def main(
+    sections: str = typer.Option("env,vec,ppo", help="Comma-separated: env, vec, ppo."),
     env_steps: int = typer.Option(2000, help="Steps per env measurement."),
+    vec_seconds: float = typer.Option(1.0, help="Seconds per vec env / bare measurement."),
     ppo_steps: int = typer.Option(8192, help="PPO steps per training measurement."),
+    envs: int = typer.Option(4, help="Envs per vec env and PPO run."),
     repeats: int = typer.Option(2, help="Repeats; the best is kept."),
     threads: int = typer.Option(1, help="Torch threads (the training default)."),
     json_out: str = typer.Option(DEFAULT_JSON, "--json", help="JSON path, or - for stdout."),
 ) -> None:
-    """Print env and PPO training steps/s; write them as JSON."""
+    """Print env, vec env and PPO training steps/s; write them as JSON."""
+    wanted = {s.strip() for s in sections.split(",") if s.strip()}
+    if not wanted <= {"env", "vec", "ppo"}:
+        raise typer.BadParameter(f"unknown sections {sorted(wanted - {'env', 'vec', 'ppo'})}")
     torch.set_num_threads(threads)
     torch.distributions.Distribution.set_default_validate_args(False)
     base = EnvConfig(quality="medium")
@@ -93,37 +159,47 @@ def main(
         "depth_64x48": base.replace(vision="depth"),
         "rgb_64x48": base.replace(vision="rgb"),
     }
-    env_rows = {}
-    for name, cfg in env_cases.items():
-        steps = env_steps if not name.startswith("rgb") else env_steps // 4
-        env_rows[name] = max(env_steps_per_s(cfg, steps) for _ in range(repeats))
-    ppo_cases = {
-        "depth_32x24_dummy": (env_cases["depth_32x24"], "dummy"),
-        "depth_32x24_subproc": (env_cases["depth_32x24"], "subproc"),
-        "none_dummy": (env_cases["none"], "dummy"),
-        "depth_64x48_dummy": (env_cases["depth_64x48"], "dummy"),
-        "rgb_32x24_dummy": (env_cases["rgb_32x24"], "dummy"),
-    }
-    ppo_rows = {}
-    for name, (cfg, kind) in ppo_cases.items():
-        steps = ppo_steps if not name.startswith("rgb") else ppo_steps // 4
-        ppo_rows[name] = max(ppo_steps_per_s(cfg, kind, steps) for _ in range(repeats))
-    both = os.cpu_count() or 1
-    if both > threads:  # the updates on every core, the rollouts on one
-        ppo_rows[f"depth_32x24_dummy_update_threads_{both}"] = max(
-            ppo_steps_per_s(env_cases["depth_32x24"], "dummy", ppo_steps, update_threads=both)
-            for _ in range(repeats)
-        )
-    default = ppo_rows["depth_32x24_dummy"]
-    figures = {
+    figures: dict = {
         "cpu_count": os.cpu_count(),
-        "load_average_1min": os.getloadavg()[0],
+        "load_average_1min_start": os.getloadavg()[0],
         "torch_threads": threads,
         "physics": "medium",
-        **{f"env_steps_per_s_{k}": v for k, v in env_rows.items()},
-        **{f"ppo_steps_per_s_{k}": v for k, v in ppo_rows.items()},
-        "ppo_200k_minutes_default": 200_000 / default / 60,
+        "envs": envs,
     }
+    if "env" in wanted:
+        for name, cfg in env_cases.items():
+            steps = env_steps if not name.startswith("rgb") else env_steps // 4
+            rate = max(env_steps_per_s(cfg, steps) for _ in range(repeats))
+            figures[f"env_steps_per_s_{name}"] = rate
+    if "vec" in wanted:
+        for name in ("none", "depth_32x24"):
+            for key, value in vec_rates(env_cases[name], envs, vec_seconds, repeats).items():
+                prefix = "vec" if key.startswith("share_") else "vec_steps_per_s"
+                if key.startswith("bare_"):
+                    prefix = "bare_control_steps_per_s"
+                    key = key.removeprefix("bare_")
+                figures[f"{prefix}_{name}_{key}"] = value
+    if "ppo" in wanted:
+        ppo_cases = {
+            f"{vision}_{kind}": (env_cases[vision], kind)
+            for vision in ("depth_32x24", "none")
+            for kind in MEASURED_KINDS
+        }
+        ppo_cases["depth_64x48_threads"] = (env_cases["depth_64x48"], "threads")
+        ppo_cases["rgb_32x24_threads"] = (env_cases["rgb_32x24"], "threads")
+        for name, (cfg, kind) in ppo_cases.items():
+            steps = ppo_steps if not name.startswith("rgb") else ppo_steps // 4
+            rate = max(ppo_steps_per_s(cfg, kind, steps, envs) for _ in range(repeats))
+            figures[f"ppo_steps_per_s_{name}"] = rate
+        both = os.cpu_count() or 1
+        if both > threads:  # the updates on every core
+            figures[f"ppo_steps_per_s_depth_32x24_threads_update_threads_{both}"] = max(
+                ppo_steps_per_s(env_cases["depth_32x24"], "threads", ppo_steps, envs, both)
+                for _ in range(repeats)
+            )
+        best = max(figures[f"ppo_steps_per_s_depth_32x24_{k}"] for k in MEASURED_KINDS)
+        figures["ppo_200k_minutes_depth_32x24_fastest"] = 200_000 / best / 60
+    figures["load_average_1min_end"] = os.getloadavg()[0]
     emit(figures, json_out if json_out == "-" else None, title="stage 3 speed (steps/s)")
     if json_out != "-":
         from pidog_gaits.results import write_json_atomic
