@@ -45,7 +45,11 @@ def within_timeout(fn, *args, **kwargs):
 
 def rollout(kind: str, n_envs: int = 5, steps: int = 45, seed: int = 7) -> list:
     """Every observation, reward, done and info of ``steps`` random-action steps."""
-    venv = make_vec_env(small_config(), n_envs, kind, seed=seed)
+    if kind == "helpers_only":  # every slice on a helper thread, the caller only waits
+        venv = ThreadVecEnv([env_factory(small_config()) for _ in range(n_envs)], 2, False)
+        venv.seed(seed)
+    else:
+        venv = make_vec_env(small_config(), n_envs, kind, seed=seed)
     rng = np.random.default_rng(0)
     record = [(venv.reset(), [dict(r) for r in venv.reset_infos])]
     for _ in range(steps):
@@ -91,6 +95,7 @@ def test_threads_give_dummys_episodes_exactly():
     assert sum(int(d.sum()) for _, _, d, _, _ in dummy[1:]) >= 5  # auto-resets happened
     assert any("terminal_observation" in i for *_, infos, _ in dummy[1:] for i in infos)
     assert_same(dummy, threads)
+    assert_same(dummy, within_timeout(rollout, "helpers_only"))
 
 
 def test_same_seed_same_run_and_other_seed_differs():

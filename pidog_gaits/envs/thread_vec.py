@@ -28,7 +28,6 @@ from __future__ import annotations
 import os
 import queue
 import threading
-import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -44,6 +43,9 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 from stable_baselines3.common.vec_env.patch_gym import _patch_env
 from stable_baselines3.common.vec_env.util import dict_to_obs, obs_space_info
 
+MAIN_STEPS = True
+"""Default of ``ThreadVecEnv(main_steps=)``; see ``benchmarks/rl_speed.py`` for the figures."""
+
 
 class EnvWorkerError(RuntimeError):
     """An env raised inside a ``ThreadVecEnv`` worker; ``env_index`` says which."""
@@ -55,6 +57,16 @@ class EnvWorkerError(RuntimeError):
 
 _Job = Callable[[int, gym.Env], Any]
 """A call on one env: ``job(env_index, env)``; its result lands in ``results[env_index]``."""
+
+
+def _run_slice(indices: list[int], job: Callable[[int], Any], results: list, where: str):
+    """``results[i] = job(i)`` for the slice; the first error as ``(i, exc, where)``."""
+    for i in indices:
+        try:
+            results[i] = job(i)
+        except BaseException as exc:  # noqa: BLE001 - any error goes to the caller
+            return i, exc, where
+    return None
 
 
 class _Worker:
@@ -72,15 +84,7 @@ class _Worker:
             job, results, where = self.inbox.get()
             if job is None:
                 return
-            error = None
-            for i in self.indices:
-                try:
-                    results[i] = job(i)
-                except BaseException as exc:  # noqa: BLE001 - any error goes to the caller
-                    exc.__traceback_text__ = traceback.format_exc()  # type: ignore[attr-defined]
-                    error = (i, exc, where)
-                    break
-            self.replies.put(error)
+            self.replies.put(_run_slice(self.indices, job, results, where))
 
 
 def split_indices(n_envs: int, n_threads: int) -> list[list[int]]:
@@ -98,18 +102,26 @@ class ThreadVecEnv(VecEnv):
     """Envs stepped in parallel by ``threads`` worker threads (see the module docstring).
 
     :param env_fns: functions building one env each (called in the env's worker thread).
-    :param threads: worker threads; ``None``: one per core, at most one per env.
+    :param threads: threads stepping envs; ``None``: one per core, at most one per env.
+    :param main_steps: the calling thread steps the first slice itself (``threads - 1``
+        helper threads), instead of handing every slice to a helper and waiting.
     """
 
-    def __init__(self, env_fns: list[Callable[[], gym.Env]], threads: int | None = None) -> None:
+    def __init__(
+        self,
+        env_fns: list[Callable[[], gym.Env]],
+        threads: int | None = None,
+        main_steps: bool = MAIN_STEPS,
+    ) -> None:
         n_envs = len(env_fns)
         if n_envs < 1:
             raise ValueError("need at least one env")
         threads = min(threads or os.cpu_count() or 1, n_envs)
+        slices = split_indices(n_envs, threads)
+        self._own: list[int] = slices.pop(0) if main_steps else []
         self._replies: queue.SimpleQueue = queue.SimpleQueue()
         self._workers = [
-            _Worker(idx, self._replies, f"ThreadVecEnv-{w}")
-            for w, idx in enumerate(split_indices(n_envs, threads))
+            _Worker(idx, self._replies, f"ThreadVecEnv-{w}") for w, idx in enumerate(slices)
         ]
         self._closed = False
         self.envs: list[gym.Env] = [None] * n_envs  # type: ignore[list-item]
@@ -137,8 +149,8 @@ class ThreadVecEnv(VecEnv):
 
     @property
     def threads(self) -> int:
-        """Worker threads stepping the envs."""
-        return len(self._workers)
+        """Threads stepping the envs (the caller's included when it steps a slice)."""
+        return len(self._workers) + bool(self._own)
 
     # ------------------------------------------------------------------ dispatch
     def _run(self, job: _Job | Callable[[int], Any], where: str, into: list | None = None) -> list:
@@ -148,7 +160,8 @@ class ThreadVecEnv(VecEnv):
         results = into if into is not None else [None] * len(self.envs)
         for worker in self._workers:
             worker.inbox.put((job, results, where))
-        errors = [self._replies.get() for _ in self._workers]
+        errors = [_run_slice(self._own, job, results, where)]
+        errors += [self._replies.get() for _ in self._workers]
         errors = [e for e in errors if e is not None]
         if errors:
             i, exc, where = min(errors, key=lambda e: e[0])
