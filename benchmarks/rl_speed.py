@@ -102,44 +102,82 @@ def vec_rates(config: EnvConfig, envs: int, seconds: float, repeats: int) -> dic
     return best | {f"share_{kind}": best[kind] / ceiling for kind in MEASURED_KINDS}
 
 
-def ppo_steps_per_s(
-    config: EnvConfig, vec_kind: str, steps: int, envs: int = 4, update_threads: int = 0
-) -> float:
-    """PPO steps/s; ``update_threads`` > 0 switches torch threads for the updates."""
+def make_ppo(config: EnvConfig, vec_kind: str, envs: int = 4, seed: int = 0):
+    """Stage 3's PPO (``RLConfig`` defaults, the PiDog CNN) on ``envs`` seeded envs."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import VecNormalize
 
     from pidog_gaits.envs.features import PiDogFeatures
-    from pidog_gaits.envs.training_log import UpdateThreads
-    from pidog_gaits.envs.vec import make_vec_env
     from pidog_gaits.train_rl_vision import RLConfig
 
     d = RLConfig()
-    venv = VecNormalize(make_vec_env(config, envs, vec_kind), norm_obs=False)
-    model = PPO(
+    venv = VecNormalize(make_vec_env(config, envs, vec_kind, seed=seed), norm_obs=False)
+    return PPO(
         "MultiInputPolicy", venv, n_steps=d.n_steps, batch_size=d.batch_size,
         n_epochs=d.n_epochs, learning_rate=d.learning_rate, device="cpu", verbose=0,
-        policy_kwargs={"features_extractor_class": PiDogFeatures,
-                       "net_arch": {"pi": d.net_arch, "vf": d.net_arch},
-                       "log_std_init": d.log_std_init},
+        seed=seed, policy_kwargs={"features_extractor_class": PiDogFeatures,
+                                  "net_arch": {"pi": d.net_arch, "vf": d.net_arch},
+                                  "log_std_init": d.log_std_init},
     )  # fmt: skip
+
+
+def ppo_steps_per_s(
+    config: EnvConfig, vec_kind: str, steps: int, envs: int = 4, update_threads: int = 0
+) -> float:
+    """PPO steps/s; ``update_threads`` > 0 switches torch threads for the updates."""
+    from pidog_gaits.envs.training_log import UpdateThreads
+
+    model = make_ppo(config, vec_kind, envs)
     threads = torch.get_num_threads()
     callback = UpdateThreads(threads, update_threads or threads)
-    rollout = d.n_steps * envs
+    rollout = model.n_steps * envs
     model.learn(rollout, callback=callback)  # warm-up: allocations, first episode resets
     t0 = time.perf_counter()
     model.learn(max(steps, rollout), reset_num_timesteps=False, callback=callback)
     rate = (model.num_timesteps - rollout) / (time.perf_counter() - t0)
     torch.set_num_threads(threads)
-    venv.close()
+    model.get_env().close()
     return rate
 
 
+def ppo_episodes(config: EnvConfig, vec_kind: str, steps: int, envs: int, seed: int) -> dict:
+    """Every episode's (return, length) of a seeded PPO run, its final weights' hash, steps/s.
+
+    Two runs with the same seed must agree on all of them: each env owns its simulator
+    and generator, so which thread stepped it when cannot change a number.
+    """
+    import hashlib
+
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    episodes: list[tuple[float, int]] = []
+
+    class Episodes(BaseCallback):
+        def _on_step(self) -> bool:
+            for info in self.locals["infos"]:
+                if "episode" in info:
+                    episodes.append((float(info["episode"]["r"]), int(info["episode"]["l"])))
+            return True
+
+    model = make_ppo(config, vec_kind, envs, seed)
+    t0 = time.perf_counter()
+    model.learn(steps, callback=Episodes())
+    rate = model.num_timesteps / (time.perf_counter() - t0)
+    model.get_env().close()
+    weights = torch.cat([p.detach().flatten() for p in model.policy.parameters()])
+    digest = hashlib.sha256(weights.numpy().tobytes()).hexdigest()[:16]
+    return {"episodes": episodes, "weights_sha256": digest, "steps_per_s": rate}
+
+
 def main(
-    sections: str = typer.Option("env,vec,ppo", help="Comma-separated: env, vec, ppo."),
+    sections: str = typer.Option(
+        "env,vec,ppo", help="Comma-separated: env, vec, ppo, determinism (two seeded runs)."
+    ),
     env_steps: int = typer.Option(2000, help="Steps per env measurement."),
     vec_seconds: float = typer.Option(1.0, help="Seconds per vec env / bare measurement."),
     ppo_steps: int = typer.Option(8192, help="PPO steps per training measurement."),
+    determinism_steps: int = typer.Option(20_000, help="PPO steps of each determinism run."),
+    determinism_vision: str = typer.Option("depth_32x24", help="Env case of those runs."),
     envs: int = typer.Option(4, help="Envs per vec env and PPO run."),
     repeats: int = typer.Option(2, help="Repeats; the best is kept."),
     threads: int = typer.Option(1, help="Torch threads (the training default)."),
@@ -147,13 +185,17 @@ def main(
 ) -> None:
     """Print env, vec env and PPO training steps/s; write them as JSON."""
     wanted = {s.strip() for s in sections.split(",") if s.strip()}
-    if not wanted <= {"env", "vec", "ppo"}:
-        raise typer.BadParameter(f"unknown sections {sorted(wanted - {'env', 'vec', 'ppo'})}")
+    known = {"env", "vec", "ppo", "determinism"}
+    if not wanted <= known:
+        raise typer.BadParameter(f"unknown sections {sorted(wanted - known)}")
     torch.set_num_threads(threads)
     torch.distributions.Distribution.set_default_validate_args(False)
     base = EnvConfig(quality="medium")
     env_cases = {
         "none": base.replace(vision="none"),
+        "depth_32x24_fast": base.replace(
+            vision="depth", image_width_px=32, image_height_px=24, quality="fast"
+        ),
         "depth_32x24": base.replace(vision="depth", image_width_px=32, image_height_px=24),
         "rgb_32x24": base.replace(vision="rgb", image_width_px=32, image_height_px=24),
         "depth_64x48": base.replace(vision="depth"),
@@ -199,6 +241,18 @@ def main(
             )
         best = max(figures[f"ppo_steps_per_s_depth_32x24_{k}"] for k in MEASURED_KINDS)
         figures["ppo_200k_minutes_depth_32x24_fastest"] = 200_000 / best / 60
+    if "determinism" in wanted:  # the bar: same seed, same returns, with the threads
+        cfg = env_cases[determinism_vision]
+        runs = [ppo_episodes(cfg, "threads", determinism_steps, envs, 0) for _ in range(2)]
+        returns = [[r for r, _ in run["episodes"]] for run in runs]
+        figures |= {
+            "determinism_case": f"{determinism_vision} threads, {determinism_steps} steps",
+            "determinism_episodes": len(returns[0]),
+            "determinism_mean_return": float(np.mean(returns[0])) if returns[0] else 0.0,
+            "determinism_identical_returns": runs[0]["episodes"] == runs[1]["episodes"],
+            "determinism_identical_weights": runs[0]["weights_sha256"] == runs[1]["weights_sha256"],
+            "determinism_steps_per_s": [run["steps_per_s"] for run in runs],
+        }
     figures["load_average_1min_end"] = os.getloadavg()[0]
     emit(figures, json_out if json_out == "-" else None, title="stage 3 speed (steps/s)")
     if json_out != "-":
