@@ -3,10 +3,11 @@
 Env (``env``): one env on medium physics under zero actions (the prior alone), for vision
 none, depth and rgb at the training camera size (and depth/rgb at the sensor's 64x48).
 Vec (``vec``): ``--envs`` envs stepped by each vec env kind (``dummy``, ``subproc``,
-``threads``), vision none and depth 32x24, beside the bare limit measured in the same
-run: ``mj_step`` alone advancing one 20 ms control step at a time, in one thread and in
-one thread per core, each on its own ``MjData`` of the same world. ``vec_share_*`` is a
-kind's env steps/s over that all-core bare rate. Kinds and the bare loops are
+``threads``) under zero actions (the prior's trot), vision none and depth 32x24, beside
+the bare limit measured in the same run: the same trot's ``mj_step`` calls replayed with
+nothing but ``mj_step`` (as ``sim_speed.py`` does), in one thread and in one thread per
+core, each on its own ``MjData``. ``vec_share_*`` is a kind's env steps/s over that
+all-core bare control-step rate. Kinds and the bare loops are
 interleaved, best of ``--repeats``, so a neighbour's load hits them alike.
 PPO (``ppo``): ``PPO.learn`` with the stage 3 defaults (4 envs, n_steps 256, batch 256,
 5 epochs, the PiDog CNN), timed after a one-rollout warm-up, for each vectorized env type;
@@ -22,6 +23,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import dataclass
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -34,7 +36,6 @@ from pidog_gaits.envs.config import EnvConfig  # noqa: E402
 from pidog_gaits.envs.pidog_env import PiDogEnv  # noqa: E402
 from pidog_gaits.envs.vec import MEASURED_KINDS, make_vec_env, vec_steps_per_s  # noqa: E402
 from pidog_gaits.results import emit  # noqa: E402
-from pidog_gaits.sim.physics import PiDogSim  # noqa: E402
 
 DEFAULT_JSON = os.path.join(os.path.dirname(__file__), "results", "rl_speed.json")
 
@@ -53,23 +54,66 @@ def env_steps_per_s(config: EnvConfig, steps: int) -> float:
     return rate
 
 
-def bare_control_steps_per_s(config: EnvConfig, threads: int, seconds: float) -> float:
-    """Control steps/s of ``mj_step`` alone (``substeps`` per call), summed over ``threads``
-    threads each stepping its own ``MjData`` of the env's world: the ceiling for any vec env.
+@dataclass
+class BareReplay:
+    """One env's zero-action episode as ``mj_step`` calls: the model, the start state and
+    each call's ``(ctrl, nstep)``, to replay with nothing but MuJoCo."""
 
-    The robot stands on zero controls, so the contact load is the stand's (a trot's feet
-    add a little); ``mj_step`` releases the GIL, so the threads run on separate cores.
-    """
-    sims = [PiDogSim(config.quality, num_obstacles=config.num_obstacles) for _ in range(threads)]
+    model: mujoco.MjModel
+    qpos: np.ndarray
+    qvel: np.ndarray
+    act: np.ndarray
+    chunks: list[tuple[np.ndarray, int]]
+    control_steps: int
+
+
+def record_replay(config: EnvConfig, steps: int = 250) -> BareReplay:
+    """Step a seeded env ``steps`` times under zero actions (the prior's trot, as the vec
+    env figures step it), recording every ``mj_step`` call."""
+    env = PiDogEnv(config)
+    env.reset(seed=0)
+    d = env.sim.data
+    start = (d.qpos.copy(), d.qvel.copy(), d.act.copy())
+    chunks: list[tuple[np.ndarray, int]] = []
+    real_step = mujoco.mj_step
+
+    def recording_step(m, data, nstep=1):
+        chunks.append((data.ctrl.copy(), nstep))
+        real_step(m, data, nstep=nstep)
+
+    zero = np.zeros(env.action_space.shape, dtype=np.float32)
+    done, taken = False, 0
+    mujoco.mj_step = recording_step
+    try:
+        while taken < steps and not done:
+            _, _, terminated, truncated, _ = env.step(zero)
+            done, taken = terminated or truncated, taken + 1
+    finally:
+        mujoco.mj_step = real_step
+    return BareReplay(env.sim.model, *start, chunks, taken)
+
+
+def bare_control_steps_per_s(replay: BareReplay, threads: int, seconds: float) -> float:
+    """Control steps/s of ``mj_step`` alone replaying ``replay`` over and over, summed over
+    ``threads`` threads each on its own ``MjData``: the ceiling for any vec env on the
+    same motion. ``mj_step`` releases the GIL, so the threads use separate cores."""
     counts = [0] * threads
     stop = threading.Event()
+    per_chunk = replay.control_steps / len(replay.chunks)
 
     def loop(k: int) -> None:
-        m, d, n = sims[k].model, sims[k].data, sims[k].substeps
+        m = replay.model  # read-only while stepping: one model serves every thread
+        d = mujoco.MjData(m)
         step, done = mujoco.mj_step, stop.is_set
         while not done():
-            step(m, d, nstep=n)
-            counts[k] += 1
+            d.qpos[:], d.qvel[:], d.act[:] = replay.qpos, replay.qvel, replay.act
+            mujoco.mj_forward(m, d)
+            for ctrl, nstep in replay.chunks:
+                d.ctrl[:] = ctrl
+                step(m, d, nstep=nstep)
+                counts[k] += 1
+                if done():
+                    break
 
     workers = [threading.Thread(target=loop, args=(k,)) for k in range(threads)]
     t0 = time.perf_counter()
@@ -79,19 +123,20 @@ def bare_control_steps_per_s(config: EnvConfig, threads: int, seconds: float) ->
     stop.set()
     for w in workers:
         w.join()
-    return sum(counts) / (time.perf_counter() - t0)
+    return sum(counts) * per_chunk / (time.perf_counter() - t0)
 
 
 def vec_rates(config: EnvConfig, envs: int, seconds: float, repeats: int) -> dict[str, float]:
     """Env steps/s of each vec env kind and the bare ``mj_step`` rates, interleaved."""
     cores = os.cpu_count() or 1
+    replay = record_replay(config)
     venvs = {kind: make_vec_env(config, envs, kind) for kind in MEASURED_KINDS}
     best: dict[str, float] = {}
     try:
         for _ in range(repeats):
             rows = {
-                "bare_1thread": bare_control_steps_per_s(config, 1, seconds),
-                f"bare_{cores}threads": bare_control_steps_per_s(config, cores, seconds),
+                "bare_1thread": bare_control_steps_per_s(replay, 1, seconds),
+                f"bare_{cores}threads": bare_control_steps_per_s(replay, cores, seconds),
             }
             rows |= {kind: vec_steps_per_s(v, seconds) for kind, v in venvs.items()}
             best = {k: max(v, best.get(k, 0.0)) for k, v in rows.items()}
