@@ -1,28 +1,40 @@
-"""Stage 3 speed: PiDog-v0 env steps/s per vision mode, and PPO training steps/s.
+"""Stage 3 speed: PiDog-v0 env steps/s per vision mode, per vec env kind, and PPO steps/s.
 
-Env: one env on medium physics under zero actions (the prior alone), for vision none,
-depth and rgb at the training camera size (and depth/rgb at the sensor's 64x48).
-PPO: ``PPO.learn`` with the stage 3 defaults (4 envs, n_steps 256, batch 256, 5 epochs,
-the PiDog CNN), timed after a one-rollout warm-up, for each vectorized env type; the
-figure is environment steps per wall second including the gradient updates, i.e. what
-``--timesteps 200000`` costs. Best of ``--repeats`` (the machine is shared).
+Env (``env``): one env on medium physics under zero actions (the prior alone), for vision
+none, depth and rgb at the training camera size (and depth/rgb at the sensor's 64x48).
+Vec (``vec``): ``--envs`` envs stepped by each vec env kind (``dummy``, ``subproc``,
+``threads``) under zero actions (the prior's trot), vision none and depth 32x24, beside
+the bare limit measured in the same run: the same trot's ``mj_step`` calls replayed with
+nothing but ``mj_step`` (as ``sim_speed.py`` does), in one thread and in one thread per
+core, each on its own ``MjData``. ``vec_share_*`` is a kind's env steps/s over that
+all-core bare control-step rate. Kinds and the bare loops are
+interleaved, best of ``--repeats``, so a neighbour's load hits them alike.
+PPO (``ppo``): ``PPO.learn`` with the stage 3 defaults (4 envs, n_steps 256, batch 256,
+5 epochs, the PiDog CNN), timed after a one-rollout warm-up, for each vectorized env type;
+the figure is environment steps per wall second including the gradient updates, i.e.
+what ``--timesteps 200000`` costs. Best of ``--repeats`` (the machine is shared).
 
-    python benchmarks/rl_speed.py [--ppo-steps 8192] [--repeats 2] [--json PATH|-]
+    python benchmarks/rl_speed.py [--sections env,vec,ppo] [--ppo-steps 8192] \
+        [--repeats 2] [--envs 4] [--json PATH|-]
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
+from dataclasses import dataclass
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import typer  # noqa: E402
 
 from pidog_gaits.envs.config import EnvConfig  # noqa: E402
 from pidog_gaits.envs.pidog_env import PiDogEnv  # noqa: E402
+from pidog_gaits.envs.vec import MEASURED_KINDS, make_vec_env, vec_steps_per_s  # noqa: E402
 from pidog_gaits.results import emit  # noqa: E402
 
 DEFAULT_JSON = os.path.join(os.path.dirname(__file__), "results", "rl_speed.json")
@@ -42,88 +54,251 @@ def env_steps_per_s(config: EnvConfig, steps: int) -> float:
     return rate
 
 
-def ppo_steps_per_s(
-    config: EnvConfig, vec_kind: str, steps: int, envs: int = 4, update_threads: int = 0
-) -> float:
-    """PPO steps/s; ``update_threads`` > 0 switches torch threads for the updates."""
+@dataclass
+class BareReplay:
+    """One env's zero-action episode as ``mj_step`` calls: the model, the start state and
+    each call's ``(ctrl, nstep)``, to replay with nothing but MuJoCo."""
+
+    model: mujoco.MjModel
+    qpos: np.ndarray
+    qvel: np.ndarray
+    act: np.ndarray
+    chunks: list[tuple[np.ndarray, int]]
+    control_steps: int
+
+
+def record_replay(config: EnvConfig, steps: int = 250) -> BareReplay:
+    """Step a seeded env ``steps`` times under zero actions (the prior's trot, as the vec
+    env figures step it), recording every ``mj_step`` call."""
+    env = PiDogEnv(config)
+    env.reset(seed=0)
+    d = env.sim.data
+    start = (d.qpos.copy(), d.qvel.copy(), d.act.copy())
+    chunks: list[tuple[np.ndarray, int]] = []
+    real_step = mujoco.mj_step
+
+    def recording_step(m, data, nstep=1):
+        chunks.append((data.ctrl.copy(), nstep))
+        real_step(m, data, nstep=nstep)
+
+    zero = np.zeros(env.action_space.shape, dtype=np.float32)
+    done, taken = False, 0
+    mujoco.mj_step = recording_step
+    try:
+        while taken < steps and not done:
+            _, _, terminated, truncated, _ = env.step(zero)
+            done, taken = terminated or truncated, taken + 1
+    finally:
+        mujoco.mj_step = real_step
+    return BareReplay(env.sim.model, *start, chunks, taken)
+
+
+def bare_control_steps_per_s(replay: BareReplay, threads: int, seconds: float) -> float:
+    """Control steps/s of ``mj_step`` alone replaying ``replay`` over and over, summed over
+    ``threads`` threads each on its own ``MjData``: the ceiling for any vec env on the
+    same motion. ``mj_step`` releases the GIL, so the threads use separate cores."""
+    counts = [0] * threads
+    stop = threading.Event()
+    per_chunk = replay.control_steps / len(replay.chunks)
+
+    def loop(k: int) -> None:
+        m = replay.model  # read-only while stepping: one model serves every thread
+        d = mujoco.MjData(m)
+        step, done = mujoco.mj_step, stop.is_set
+        while not done():
+            d.qpos[:], d.qvel[:], d.act[:] = replay.qpos, replay.qvel, replay.act
+            mujoco.mj_forward(m, d)
+            for ctrl, nstep in replay.chunks:
+                d.ctrl[:] = ctrl
+                step(m, d, nstep=nstep)
+                counts[k] += 1
+                if done():
+                    break
+
+    workers = [threading.Thread(target=loop, args=(k,)) for k in range(threads)]
+    t0 = time.perf_counter()
+    for w in workers:
+        w.start()
+    time.sleep(seconds)
+    stop.set()
+    for w in workers:
+        w.join()
+    return sum(counts) * per_chunk / (time.perf_counter() - t0)
+
+
+def vec_rates(config: EnvConfig, envs: int, seconds: float, repeats: int) -> dict[str, float]:
+    """Env steps/s of each vec env kind and the bare ``mj_step`` rates, interleaved."""
+    cores = os.cpu_count() or 1
+    replay = record_replay(config)
+    venvs = {kind: make_vec_env(config, envs, kind) for kind in MEASURED_KINDS}
+    best: dict[str, float] = {}
+    try:
+        for _ in range(repeats):
+            rows = {
+                "bare_1thread": bare_control_steps_per_s(replay, 1, seconds),
+                f"bare_{cores}threads": bare_control_steps_per_s(replay, cores, seconds),
+            }
+            rows |= {kind: vec_steps_per_s(v, seconds) for kind, v in venvs.items()}
+            best = {k: max(v, best.get(k, 0.0)) for k, v in rows.items()}
+    finally:
+        for v in venvs.values():
+            v.close()
+    ceiling = best[f"bare_{cores}threads"]
+    return best | {f"share_{kind}": best[kind] / ceiling for kind in MEASURED_KINDS}
+
+
+def make_ppo(config: EnvConfig, vec_kind: str, envs: int = 4, seed: int = 0):
+    """Stage 3's PPO (``RLConfig`` defaults, the PiDog CNN) on ``envs`` seeded envs."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import VecNormalize
 
     from pidog_gaits.envs.features import PiDogFeatures
-    from pidog_gaits.envs.training_log import UpdateThreads
-    from pidog_gaits.envs.vec import make_vec_env
     from pidog_gaits.train_rl_vision import RLConfig
 
     d = RLConfig()
-    venv = VecNormalize(make_vec_env(config, envs, vec_kind), norm_obs=False)
-    model = PPO(
+    venv = VecNormalize(make_vec_env(config, envs, vec_kind, seed=seed), norm_obs=False)
+    return PPO(
         "MultiInputPolicy", venv, n_steps=d.n_steps, batch_size=d.batch_size,
         n_epochs=d.n_epochs, learning_rate=d.learning_rate, device="cpu", verbose=0,
-        policy_kwargs={"features_extractor_class": PiDogFeatures,
-                       "net_arch": {"pi": d.net_arch, "vf": d.net_arch},
-                       "log_std_init": d.log_std_init},
+        seed=seed, policy_kwargs={"features_extractor_class": PiDogFeatures,
+                                  "net_arch": {"pi": d.net_arch, "vf": d.net_arch},
+                                  "log_std_init": d.log_std_init},
     )  # fmt: skip
+
+
+def ppo_steps_per_s(
+    config: EnvConfig, vec_kind: str, steps: int, envs: int = 4, update_threads: int = 0
+) -> float:
+    """PPO steps/s; ``update_threads`` > 0 switches torch threads for the updates."""
+    from pidog_gaits.envs.training_log import UpdateThreads
+
+    model = make_ppo(config, vec_kind, envs)
     threads = torch.get_num_threads()
     callback = UpdateThreads(threads, update_threads or threads)
-    rollout = d.n_steps * envs
+    rollout = model.n_steps * envs
     model.learn(rollout, callback=callback)  # warm-up: allocations, first episode resets
     t0 = time.perf_counter()
     model.learn(max(steps, rollout), reset_num_timesteps=False, callback=callback)
     rate = (model.num_timesteps - rollout) / (time.perf_counter() - t0)
     torch.set_num_threads(threads)
-    venv.close()
+    model.get_env().close()
     return rate
 
 
+def ppo_episodes(config: EnvConfig, vec_kind: str, steps: int, envs: int, seed: int) -> dict:
+    """Every episode's (return, length) of a seeded PPO run, its final weights' hash, steps/s.
+
+    Two runs with the same seed must agree on all of them: each env owns its simulator
+    and generator, so which thread stepped it when cannot change a number.
+    """
+    import hashlib
+
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    episodes: list[tuple[float, int]] = []
+
+    class Episodes(BaseCallback):
+        def _on_step(self) -> bool:
+            for info in self.locals["infos"]:
+                if "episode" in info:
+                    episodes.append((float(info["episode"]["r"]), int(info["episode"]["l"])))
+            return True
+
+    model = make_ppo(config, vec_kind, envs, seed)
+    t0 = time.perf_counter()
+    model.learn(steps, callback=Episodes())
+    rate = model.num_timesteps / (time.perf_counter() - t0)
+    model.get_env().close()
+    weights = torch.cat([p.detach().flatten() for p in model.policy.parameters()])
+    digest = hashlib.sha256(weights.numpy().tobytes()).hexdigest()[:16]
+    return {"episodes": episodes, "weights_sha256": digest, "steps_per_s": rate}
+
+
 def main(
+    sections: str = typer.Option(
+        "env,vec,ppo", help="Comma-separated: env, vec, ppo, determinism (two seeded runs)."
+    ),
     env_steps: int = typer.Option(2000, help="Steps per env measurement."),
+    vec_seconds: float = typer.Option(1.0, help="Seconds per vec env / bare measurement."),
     ppo_steps: int = typer.Option(8192, help="PPO steps per training measurement."),
+    determinism_steps: int = typer.Option(20_000, help="PPO steps of each determinism run."),
+    determinism_vision: str = typer.Option("depth_32x24", help="Env case of those runs."),
+    envs: int = typer.Option(4, help="Envs per vec env and PPO run."),
     repeats: int = typer.Option(2, help="Repeats; the best is kept."),
     threads: int = typer.Option(1, help="Torch threads (the training default)."),
     json_out: str = typer.Option(DEFAULT_JSON, "--json", help="JSON path, or - for stdout."),
 ) -> None:
-    """Print env and PPO training steps/s; write them as JSON."""
+    """Print env, vec env and PPO training steps/s; write them as JSON."""
+    wanted = {s.strip() for s in sections.split(",") if s.strip()}
+    known = {"env", "vec", "ppo", "determinism"}
+    if not wanted <= known:
+        raise typer.BadParameter(f"unknown sections {sorted(wanted - known)}")
     torch.set_num_threads(threads)
     torch.distributions.Distribution.set_default_validate_args(False)
     base = EnvConfig(quality="medium")
     env_cases = {
         "none": base.replace(vision="none"),
+        "depth_32x24_fast": base.replace(
+            vision="depth", image_width_px=32, image_height_px=24, quality="fast"
+        ),
         "depth_32x24": base.replace(vision="depth", image_width_px=32, image_height_px=24),
         "rgb_32x24": base.replace(vision="rgb", image_width_px=32, image_height_px=24),
         "depth_64x48": base.replace(vision="depth"),
         "rgb_64x48": base.replace(vision="rgb"),
     }
-    env_rows = {}
-    for name, cfg in env_cases.items():
-        steps = env_steps if not name.startswith("rgb") else env_steps // 4
-        env_rows[name] = max(env_steps_per_s(cfg, steps) for _ in range(repeats))
-    ppo_cases = {
-        "depth_32x24_dummy": (env_cases["depth_32x24"], "dummy"),
-        "depth_32x24_subproc": (env_cases["depth_32x24"], "subproc"),
-        "none_dummy": (env_cases["none"], "dummy"),
-        "depth_64x48_dummy": (env_cases["depth_64x48"], "dummy"),
-        "rgb_32x24_dummy": (env_cases["rgb_32x24"], "dummy"),
-    }
-    ppo_rows = {}
-    for name, (cfg, kind) in ppo_cases.items():
-        steps = ppo_steps if not name.startswith("rgb") else ppo_steps // 4
-        ppo_rows[name] = max(ppo_steps_per_s(cfg, kind, steps) for _ in range(repeats))
-    both = os.cpu_count() or 1
-    if both > threads:  # the updates on every core, the rollouts on one
-        ppo_rows[f"depth_32x24_dummy_update_threads_{both}"] = max(
-            ppo_steps_per_s(env_cases["depth_32x24"], "dummy", ppo_steps, update_threads=both)
-            for _ in range(repeats)
-        )
-    default = ppo_rows["depth_32x24_dummy"]
-    figures = {
+    figures: dict = {
         "cpu_count": os.cpu_count(),
-        "load_average_1min": os.getloadavg()[0],
+        "load_average_1min_start": os.getloadavg()[0],
         "torch_threads": threads,
         "physics": "medium",
-        **{f"env_steps_per_s_{k}": v for k, v in env_rows.items()},
-        **{f"ppo_steps_per_s_{k}": v for k, v in ppo_rows.items()},
-        "ppo_200k_minutes_default": 200_000 / default / 60,
+        "envs": envs,
     }
+    if "env" in wanted:
+        for name, cfg in env_cases.items():
+            steps = env_steps if not name.startswith("rgb") else env_steps // 4
+            rate = max(env_steps_per_s(cfg, steps) for _ in range(repeats))
+            figures[f"env_steps_per_s_{name}"] = rate
+    if "vec" in wanted:
+        for name in ("none", "depth_32x24"):
+            for key, value in vec_rates(env_cases[name], envs, vec_seconds, repeats).items():
+                prefix = "vec" if key.startswith("share_") else "vec_steps_per_s"
+                if key.startswith("bare_"):
+                    prefix = "bare_control_steps_per_s"
+                    key = key.removeprefix("bare_")
+                figures[f"{prefix}_{name}_{key}"] = value
+    if "ppo" in wanted:
+        ppo_cases = {
+            f"{vision}_{kind}": (env_cases[vision], kind)
+            for vision in ("depth_32x24", "none")
+            for kind in MEASURED_KINDS
+        }
+        ppo_cases["depth_64x48_threads"] = (env_cases["depth_64x48"], "threads")
+        ppo_cases["rgb_32x24_threads"] = (env_cases["rgb_32x24"], "threads")
+        for name, (cfg, kind) in ppo_cases.items():
+            steps = ppo_steps if not name.startswith("rgb") else ppo_steps // 4
+            rate = max(ppo_steps_per_s(cfg, kind, steps, envs) for _ in range(repeats))
+            figures[f"ppo_steps_per_s_{name}"] = rate
+        both = os.cpu_count() or 1
+        if both > threads:  # the updates on every core
+            figures[f"ppo_steps_per_s_depth_32x24_threads_update_threads_{both}"] = max(
+                ppo_steps_per_s(env_cases["depth_32x24"], "threads", ppo_steps, envs, both)
+                for _ in range(repeats)
+            )
+        best = max(figures[f"ppo_steps_per_s_depth_32x24_{k}"] for k in MEASURED_KINDS)
+        figures["ppo_200k_minutes_depth_32x24_fastest"] = 200_000 / best / 60
+    if "determinism" in wanted:  # the bar: same seed, same returns, with the threads
+        cfg = env_cases[determinism_vision]
+        runs = [ppo_episodes(cfg, "threads", determinism_steps, envs, 0) for _ in range(2)]
+        returns = [[r for r, _ in run["episodes"]] for run in runs]
+        figures |= {
+            "determinism_case": f"{determinism_vision} threads, {determinism_steps} steps",
+            "determinism_episodes": len(returns[0]),
+            "determinism_mean_return": float(np.mean(returns[0])) if returns[0] else 0.0,
+            "determinism_identical_returns": runs[0]["episodes"] == runs[1]["episodes"],
+            "determinism_identical_weights": runs[0]["weights_sha256"] == runs[1]["weights_sha256"],
+            "determinism_steps_per_s": [run["steps_per_s"] for run in runs],
+        }
+    figures["load_average_1min_end"] = os.getloadavg()[0]
     emit(figures, json_out if json_out == "-" else None, title="stage 3 speed (steps/s)")
     if json_out != "-":
         from pidog_gaits.results import write_json_atomic

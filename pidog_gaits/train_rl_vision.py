@@ -66,7 +66,8 @@ class RLConfig:
     envs: int = 4
     """Parallel environments (each its own simulator)."""
     vec_env: str = "auto"
-    """``auto`` (measure, keep the faster), ``dummy`` (in-process) or ``subproc``."""
+    """``auto`` (measure, keep the fastest), ``dummy`` (in-process, one thread),
+    ``threads`` (in-process, one thread per core) or ``subproc``."""
     device: str = "auto"
     """``auto`` (CUDA if present), ``cpu`` or ``cuda``."""
     threads: int = 1
@@ -221,8 +222,10 @@ def validate(cfg: RLConfig) -> EnvConfig:
         raise ValueError("--envs must be >= 1")
     if cfg.warm_start_steps < 0:
         raise ValueError("--warm-start-steps must be >= 0")
-    if cfg.vec_env not in ("auto", "dummy", "subproc"):
-        raise ValueError(f"unknown --vec-env {cfg.vec_env!r}; choose auto, dummy or subproc")
+    from pidog_gaits.envs.vec import VEC_KINDS
+
+    if cfg.vec_env not in VEC_KINDS:
+        raise ValueError(f"unknown --vec-env {cfg.vec_env!r}; choose {', '.join(VEC_KINDS)}")
     if cfg.prior is not None and cfg.prior not in PRIORS:
         raise ValueError(f"unknown --prior {cfg.prior!r}; choose one of {', '.join(PRIORS)}")
     if cfg.pretrained and cfg.prior not in (None, "imitation"):
@@ -422,7 +425,7 @@ def cli(
         None, help="imitation, expert or none (from scratch); default from --pretrained."
     ),
     resume: Path | None = typer.Option(None, help="Checkpoint .zip to continue."),
-    vec_env: str = typer.Option("auto", help="auto (measure), dummy or subproc."),
+    vec_env: str = typer.Option("auto", help="auto (measure), dummy, threads or subproc."),
     threads: int = typer.Option(1, help="Torch CPU threads while the envs step."),
     update_threads: int = typer.Option(0, help="Torch threads in PPO updates (0: --threads)."),
     n_steps: int = typer.Option(256, help="PPO steps per env per rollout."),

@@ -1,9 +1,11 @@
-"""Vectorized PiDog-v0 envs: N independent simulators, in-process or one process each.
+"""Vectorized PiDog-v0 envs: N independent simulators, in one thread, in a few threads
+(one per core) or in one process each.
 
-``auto`` times a short burst of each kind on this machine and keeps the faster: on the
-2-core development CPU the in-process ``DummyVecEnv`` wins (a 20 ms control step costs
-~0.4 ms, less than a process round trip buys back); on many cores ``SubprocVecEnv``
-can. Both give the same episodes for the same seed, so the choice changes speed only.
+``auto`` times a short burst of each kind on this machine and keeps the fastest. On the
+2-core development CPU ``threads`` (``thread_vec.ThreadVecEnv``) overlaps MuJoCo's C
+work on both cores; ``DummyVecEnv`` keeps one core busy, and ``SubprocVecEnv`` pays a
+process round trip per step that costs more than the ~1 ms step. All three give the same
+episodes for the same seed, so the choice changes speed only.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from pidog_gaits.envs.config import EnvConfig
 from pidog_gaits.envs.pidog_env import PiDogEnv
+from pidog_gaits.envs.thread_vec import ThreadVecEnv
 
-VEC_KINDS = ("auto", "dummy", "subproc")
+VEC_KINDS = ("auto", "dummy", "subproc", "threads")
+"""``--vec-env`` choices; ``auto`` measures the others (``pick_vec_env``)."""
+MEASURED_KINDS = VEC_KINDS[1:]
 
 
 def die_with_parent() -> None:
@@ -63,8 +68,10 @@ def make_vec_env(config: EnvConfig, n_envs: int, kind: str = "dummy", seed: int 
         venv: VecEnv = DummyVecEnv(fns)
     elif kind == "subproc":
         venv = SubprocVecEnv([_in_worker(fn) for fn in fns], start_method="fork")
+    elif kind == "threads":
+        venv = ThreadVecEnv(fns)
     else:
-        raise ValueError(f"unknown vec env kind {kind!r}; choose dummy or subproc")
+        raise ValueError(f"unknown vec env kind {kind!r}; choose {', '.join(MEASURED_KINDS)}")
     venv.seed(seed)
     return venv
 
@@ -82,11 +89,11 @@ def vec_steps_per_s(venv: VecEnv, seconds: float = 1.0) -> float:
 
 
 def pick_vec_env(config: EnvConfig, n_envs: int, seconds: float = 1.0) -> tuple[str, dict]:
-    """The faster kind on this machine, and the measured env steps/s of each."""
+    """The fastest kind on this machine, and the measured env steps/s of each."""
     if n_envs == 1:
         return "dummy", {}
     rates = {}
-    for kind in ("dummy", "subproc"):
+    for kind in MEASURED_KINDS:
         venv = make_vec_env(config, n_envs, kind)
         try:
             rates[kind] = vec_steps_per_s(venv, seconds)
