@@ -68,21 +68,24 @@ class GaitSpec:
 
 
 # Commands are the speeds the expert gaits reach on the production preset over 10 s
-# (`pidog-gaits gait NAME --quality production`), rounded.
+# (`pidog-gaits gait NAME --quality production --json -`: distance_m and yaw_rad over 10 s),
+# rounded; measured again for the 5 V servo and bare-metal feet of the robot model.
 GAITS: dict[str, GaitSpec] = {
     g.name: g
     for g in (
-        GaitSpec("walk_forward", "walk", 1.0, 0.0, walk.PERIOD_S, 0.065),
-        GaitSpec("walk_backward", "walk", -1.0, 0.0, walk.PERIOD_S, -0.07),
-        GaitSpec("trot_forward", "trot", 1.0, 0.0, trot.PERIOD_S, 0.33),
-        GaitSpec("turn_left", "walk", 1.0, 1.0, walk.PERIOD_S, 0.025, 0.05),
-        GaitSpec("turn_right", "walk", 1.0, -1.0, walk.PERIOD_S, 0.025, -0.05),
+        GaitSpec("walk_forward", "walk", 1.0, 0.0, walk.PERIOD_S, 0.07),
+        GaitSpec("walk_backward", "walk", -1.0, 0.0, walk.PERIOD_S, -0.08),
+        GaitSpec("trot_forward", "trot", 1.0, 0.0, trot.PERIOD_S, 0.42),
+        GaitSpec("turn_left", "walk", 1.0, 1.0, walk.PERIOD_S, 0.03, 0.14),
+        GaitSpec("turn_right", "walk", 1.0, -1.0, walk.PERIOD_S, 0.03, -0.14),
         GaitSpec("stand", "stand", 0.0, 0.0, POSE_PERIOD_S),
         GaitSpec("sit", "sit", 0.0, 0.0, POSE_PERIOD_S),
         # Trotting turns: the steering knots of stage 3 (``envs.prior``); appended last so
         # the gaits above keep their place, which seeds their stage 1 episodes.
-        GaitSpec("trot_left", "trot", 1.0, 1.0, trot.PERIOD_S, 0.20, 0.16),
-        GaitSpec("trot_right", "trot", 1.0, -1.0, trot.PERIOD_S, 0.20, -0.16),
+        # Speed along the arc: the 10 s chord (1.02 m ahead, 1.80 m aside) over 2.2 rad of
+        # turn is a 1.16 m radius, so 2.56 m of path.
+        GaitSpec("trot_left", "trot", 1.0, 1.0, trot.PERIOD_S, 0.26, 0.22),
+        GaitSpec("trot_right", "trot", 1.0, -1.0, trot.PERIOD_S, 0.26, -0.22),
     )
 }
 
