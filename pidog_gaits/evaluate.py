@@ -13,7 +13,8 @@ training: no one knows the user's room. The policy runs as the robot will run it
 commanded targets for joint readings, sensor noise, sonar misses, servo latency, camera
 delay. Episode i is seeded ``seed + i``. Reports
 per-episode and mean ``mean_return``, ``mean_forward_velocity_mps``,
-``mean_episode_length``, ``falls``, ``collisions`` (boxes the body or head touched, per
+``mean_episode_length``, ``lateral_drift_per_m`` (sideways metres per metre walked, both
+in the start frame: a heading bias shows here even when every box is avoided), ``falls``, ``collisions`` (boxes the body or head touched, per
 episode, summed), ``foot_collisions`` (boxes only a foot touched), ``energy_j`` (servo
 mechanical energy per episode).
 """
@@ -181,6 +182,10 @@ def evaluate(cfg: EvalConfig, prepared=None) -> dict:
         "mean_forward_velocity_mps": mean("mean_forward_velocity_mps"),
         "mean_distance_m": mean("distance_m"),
         "mean_episode_length": mean("length"),
+        "lateral_drift_per_m": float(
+            np.sum([abs(r["lateral_m"]) for r in rows])
+            / max(np.sum([abs(r["distance_m"]) for r in rows]), 1e-9)
+        ),
         "falls": int(sum(r["fell"] for r in rows)),
         "collisions": int(sum(r["collisions"] for r in rows)),
         "foot_collisions": int(sum(r["foot_collisions"] for r in rows)),
