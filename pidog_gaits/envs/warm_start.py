@@ -118,7 +118,7 @@ def warm_start_steering(
         "clone_s": t2 - t1,
     }
     log.info(
-        "warm start: %d reflex steps (steering in %.0f%%) in %.0f s; cloned, loss %.2e -> "
+        "warm start: %d teacher steps (steering in %.0f%%) in %.0f s; cloned, loss %.2e -> "
         "%.2e in %.0f s", figures["demonstration_steps"], 100 * figures["steering_share"],
         figures["record_s"], history[0], history[-1], figures["clone_s"],
     )  # fmt: skip
