@@ -65,7 +65,7 @@ class PipelineConfig:
     """Stage 3 reward weights: a profile name in ``envs/reward_profiles.yaml`` or a YAML path."""
     physics_quality: str = "medium"
     """Physics preset of stage 3's training (evaluation always uses ``production``)."""
-    eval_episodes: int = 10
+    eval_episodes: int = 20
     """Episodes of the final evaluation (production physics)."""
     device: str = "auto"
     """``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda``."""
