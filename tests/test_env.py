@@ -127,7 +127,7 @@ def test_gait_prior_is_chosen_from_the_command():
     assert gait_for_command(np.array([0.33, 0.0])).name == "trot_forward"
     assert gait_for_command(np.array([0.06, 0.0])).name == "walk_forward"
     assert gait_for_command(np.array([-0.07, 0.0])).name == "walk_backward"
-    assert gait_for_command(np.array([0.02, 0.05])).name == "turn_left"
+    assert gait_for_command(np.array([0.03, 0.12])).name == "turn_left"
     assert gait_for_command(np.array([0.0, 0.0])).name == "stand"
     env = PiDogEnv(fast_config(vision="none", command_gaits=("walk_forward",)))
     _, info = env.reset(seed=0)

@@ -65,22 +65,23 @@ class GaitSpec:
         return expert_targets(self.inputs(phase))
 
 
-# Commands are the speeds the expert gaits reach on the production preset over 10 s
-# (`pidog-gaits gait NAME --quality production`), rounded.
+# Commands are the speed along the heading and the yaw rate the expert gaits reach on the
+# production preset, averaged from 1 s to 10 s (`python benchmarks/gait_commands.py`),
+# rounded; re-measured on the robot model of issue 13 (5 V servos, metal feet).
 GAITS: dict[str, GaitSpec] = {
     g.name: g
     for g in (
-        GaitSpec("walk_forward", "walk", 1.0, 0.0, walk.PERIOD_S, 0.065),
-        GaitSpec("walk_backward", "walk", -1.0, 0.0, walk.PERIOD_S, -0.07),
-        GaitSpec("trot_forward", "trot", 1.0, 0.0, trot.PERIOD_S, 0.33),
-        GaitSpec("turn_left", "walk", 1.0, 1.0, walk.PERIOD_S, 0.025, 0.05),
-        GaitSpec("turn_right", "walk", 1.0, -1.0, walk.PERIOD_S, 0.025, -0.05),
+        GaitSpec("walk_forward", "walk", 1.0, 0.0, walk.PERIOD_S, 0.07),
+        GaitSpec("walk_backward", "walk", -1.0, 0.0, walk.PERIOD_S, -0.08),
+        GaitSpec("trot_forward", "trot", 1.0, 0.0, trot.PERIOD_S, 0.44),
+        GaitSpec("turn_left", "walk", 1.0, 1.0, walk.PERIOD_S, 0.04, 0.15),
+        GaitSpec("turn_right", "walk", 1.0, -1.0, walk.PERIOD_S, 0.04, -0.15),
         GaitSpec("stand", "stand", 0.0, 0.0, POSE_PERIOD_S),
         GaitSpec("sit", "sit", 0.0, 0.0, POSE_PERIOD_S),
         # Trotting turns: the steering knots of stage 3 (``envs.prior``); appended last so
         # the gaits above keep their place, which seeds their stage 1 episodes.
-        GaitSpec("trot_left", "trot", 1.0, 1.0, trot.PERIOD_S, 0.20, 0.16),
-        GaitSpec("trot_right", "trot", 1.0, -1.0, trot.PERIOD_S, 0.20, -0.16),
+        GaitSpec("trot_left", "trot", 1.0, 1.0, trot.PERIOD_S, 0.26, 0.23),
+        GaitSpec("trot_right", "trot", 1.0, -1.0, trot.PERIOD_S, 0.26, -0.23),
     )
 }
 
