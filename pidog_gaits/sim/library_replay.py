@@ -21,8 +21,9 @@ which ``PiDogSim.step`` slews to at the servo's speed limit.
 
 from __future__ import annotations
 
+import collections
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -82,9 +83,10 @@ class LibraryPlayer:
     positions_deg: np.ndarray = field(init=False)
     """The library's own ``servo_positions``: what it believes the servos are at."""
     frames_played: int = field(init=False, default=0)
-    _next_frame_s: float = field(init=False, default=0.0)
-    _write_times_s: list[float] = field(init=False, default_factory=list)
-    _writes: list[np.ndarray] = field(init=False, default_factory=list)
+    next_frame_s: float = field(init=False, default=0.0)
+    """When the next frame starts (s); the end of everything queued so far."""
+    _writes: collections.deque = field(init=False, default_factory=collections.deque)
+    """Pending ``(time_s, degrees (8,))`` servo writes, oldest first."""
     _command_deg: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -92,31 +94,30 @@ class LibraryPlayer:
         self.positions_deg = np.asarray(self.start_deg, dtype=float).copy()
         self._command_deg = self.positions_deg.copy()
 
-    def _queue_next_frame(self) -> None:
+    def queue_frame(self) -> None:
+        """Schedule the next frame's writes as ``servo_move`` would (after the last one)."""
         n = len(self.frames_deg)
         if not self.loop and self.frames_played >= n:
-            self._next_frame_s = math.inf
+            self.next_frame_s = math.inf
             return
         target = self.frames_deg[self.frames_played % n]
         delta = target - self.positions_deg
         steps = self.timing.frame_steps(float(np.abs(delta).max()))
         dt = self.timing.step_s * self.timing.time_scale
-        start = self._next_frame_s
+        start = self.next_frame_s
         for i in range(1, steps + 1):
-            self._write_times_s.append(start + (i - 1) * dt)
-            self._writes.append(self.positions_deg + delta * (i / steps))
+            self._writes.append((start + (i - 1) * dt, self.positions_deg + delta * (i / steps)))
         if steps:
             self.positions_deg = target.copy()
-        self._next_frame_s = start + max(steps, 1) * dt
+        self.next_frame_s = start + max(steps, 1) * dt
         self.frames_played += 1
 
     def command_at(self, time_s: float) -> np.ndarray:
         """Servo degrees ``(8,)`` of the last write at or before ``time_s``."""
-        while self._next_frame_s <= time_s:
-            self._queue_next_frame()
-        while self._write_times_s and self._write_times_s[0] <= time_s:
-            self._write_times_s.pop(0)
-            self._command_deg = self._writes.pop(0)
+        while self.next_frame_s <= time_s:
+            self.queue_frame()
+        while self._writes and self._writes[0][0] <= time_s:
+            self._command_deg = self._writes.popleft()[1]
         return self._command_deg
 
 
@@ -132,8 +133,8 @@ def cycle_s(action: sunfounder.LibraryAction, timing: LibraryTiming) -> float:
     start = frames[-1] if action.loop else start_stand_deg()
     player = LibraryPlayer(frames, start, timing, loop=False)
     while player.frames_played < len(frames):
-        player._queue_next_frame()
-    return player._next_frame_s
+        player.queue_frame()
+    return player.next_frame_s
 
 
 class LibraryController:
@@ -188,14 +189,12 @@ class LibraryReplayResult:
     """One cycle with the library's timing (s)."""
     stride_m: float
     implied_speed_mps: float
-    """Stride x cycle rate: the speed the frames imply if no foot slips (signed)."""
+    """Stride x cycle rate (signed): the issue's bound on the robot, foot stroke per cycle."""
     progress_ratio: float | None
     """Measured forward velocity over ``implied_speed_mps`` (None for poses)."""
     realtime_factor: float
 
     def as_dict(self) -> dict:
-        from dataclasses import asdict
-
         return asdict(self)
 
 
