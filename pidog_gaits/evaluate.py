@@ -11,10 +11,10 @@ exactly the conditions it was measured in. What the camera sees (room colours, l
 exposure, pixel noise, camera pitch) is still drawn per episode, from seeds held out from
 training: no one knows the user's room. The policy runs as the robot will run it: its own
 commanded targets for joint readings, sensor noise, sonar misses, servo latency, camera
-delay. Episode i is seeded ``seed + i``. Reports
-per-episode and mean ``mean_return``, ``mean_forward_velocity_mps``,
-``mean_episode_length``, ``lateral_drift_per_m`` (sideways metres per metre walked, both
-in the start frame: a heading bias shows here even when every box is avoided), ``falls``, ``collisions`` (boxes the body or head touched, per
+delay. Episode i is seeded ``seed + i``. Reports per-episode and mean ``mean_return``,
+``mean_forward_velocity_mps``, ``mean_episode_length``, ``lateral_drift_per_m``
+(sideways metres per metre walked, both in the start frame: a heading bias shows here even
+when every box is avoided), ``falls``, ``collisions`` (boxes the body or head touched, per
 episode, summed), ``foot_collisions`` (boxes only a foot touched), ``energy_j`` (servo
 mechanical energy per episode).
 """
