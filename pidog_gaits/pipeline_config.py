@@ -57,6 +57,8 @@ class PipelineConfig:
     """Stage 3: PPO environment steps in all (50 Hz control steps)."""
     rl_parallel_envs: int = 4
     rl_checkpoint_every: int = 25_000
+    rl_warm_start_steps: int = 20_000
+    """Stage 3: teacher demonstrations cloned into the actor before PPO (0: none)."""
     """Stage 3: steps between checkpoints (the most a crash loses; ``--resume`` starts there)."""
     vision: str = "rgb"
     """Head camera in the actor's observation: ``rgb`` (PiDog's colour camera), ``depth``
@@ -192,6 +194,12 @@ SETTINGS: tuple[Setting, ...] = (
         "PPO steps between checkpoints: the most a crash loses (stage 3)",
     ),
     Setting(
+        "RL_WARM_START_STEPS",
+        "rl_warm_start_steps",
+        _number(int, 0),
+        "teacher demonstrations cloned into the actor before PPO, 0 for none (stage 3)",
+    ),
+    Setting(
         "VISION",
         "vision",
         _choice("rgb", "depth", "none"),
@@ -235,6 +243,7 @@ PRESETS: dict[str, dict[str, str]] = {
         "RL_TIMESTEPS": "2048",
         "RL_PARALLEL_ENVS": "2",
         "RL_CHECKPOINT_EVERY": "1024",
+        "RL_WARM_START_STEPS": "1024",
         "PHYSICS_QUALITY": "fast",
         "EVAL_EPISODES": "2",
     },

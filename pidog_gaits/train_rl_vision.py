@@ -343,7 +343,7 @@ def train(cfg: RLConfig) -> dict:
         if cfg.warm_start_steps > 0 and can_warm_start(env_cfg):
             record["warm_start"] = warm_start_steering(
                 model.policy, env_cfg, cfg.warm_start_steps, cfg.envs, cfg.seed + 7919,
-                epochs=cfg.warm_start_epochs,
+                epochs=cfg.warm_start_epochs, vec_kind=vec_kind,
             )  # fmt: skip
     model.pidog_env_config = env_cfg.as_dict()  # saved inside every zip (SB3 keeps attributes)
     (out / "rl_config.json").write_text(json.dumps(record, indent=2) + "\n")

@@ -33,10 +33,18 @@ def can_warm_start(env_config: EnvConfig) -> bool:
 
 
 def record_demonstrations(
-    env_config: EnvConfig, steps: int, envs: int, seed: int, steer_noise: float = 0.3
+    env_config: EnvConfig,
+    steps: int,
+    envs: int,
+    seed: int,
+    steer_noise: float = 0.3,
+    vec_kind: str = "dummy",
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """``steps`` observations (all envs together) and the teacher's action for each."""
-    venv = make_vec_env(env_config, envs, "dummy", seed=seed)
+    """``steps`` observations (all envs together) and the teacher's action for each.
+
+    ``vec_kind``: how the envs step (the training's own kind: the same episodes for any).
+    """
+    venv = make_vec_env(env_config, envs, vec_kind, seed=seed)
     rng = np.random.default_rng(seed)
     observations: dict[str, list[np.ndarray]] = {}
     labels: list[np.ndarray] = []
@@ -100,11 +108,17 @@ def clone_into_policy(
 
 
 def warm_start_steering(
-    policy, env_config: EnvConfig, steps: int, envs: int, seed: int, epochs: int = 10
+    policy,
+    env_config: EnvConfig,
+    steps: int,
+    envs: int,
+    seed: int,
+    epochs: int = 10,
+    vec_kind: str = "dummy",
 ) -> dict:
-    """Record ``steps`` reflex demonstrations and clone them into ``policy``; figures."""
+    """Record ``steps`` teacher demonstrations and clone them into ``policy``; figures."""
     t0 = time.perf_counter()
-    observations, actions = record_demonstrations(env_config, steps, envs, seed)
+    observations, actions = record_demonstrations(env_config, steps, envs, seed, vec_kind=vec_kind)
     t1 = time.perf_counter()
     history = clone_into_policy(policy, observations, actions, epochs=epochs, seed=seed)
     t2 = time.perf_counter()
