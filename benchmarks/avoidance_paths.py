@@ -102,7 +102,7 @@ def main(
             ax.plot(p[:, 1], p[:, 0], color=colour, lw=1.6, label=label + mark)
         side = max(1.0, *(abs(y) + 0.2 for r in (policy[i], prior[i]) for _, y in r["path_m"]))
         ax.set_xlim(side, -side)  # the robot's left drawn on the left
-        ax.set_ylim(-0.2, max(4.5, *(x + 0.2 for _, x in [(0, p[0]) for p in policy[i]["path_m"]])))
+        ax.set_ylim(-0.2, max(4.5, *(x + 0.2 for x, _ in policy[i]["path_m"])))
         ax.set_aspect("equal")
         ax.set_title(f"episode seed {seed + i}", fontsize=9)
         ax.legend(fontsize=7, loc="lower left")
