@@ -191,7 +191,9 @@ class Sensors:
             height,
         ):
             self.close()
-            self._renderer = mujoco.Renderer(self.sim.model, height, width)
+            from pidog_gaits.sim.gl import renderer  # closed safely at exit (sim/gl.py)
+
+            self._renderer = renderer(self.sim.model, height, width)
         self._renderer.update_scene(self.sim.data, camera=self._cam_id)
         return self._renderer.render()
 
