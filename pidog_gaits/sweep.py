@@ -1,10 +1,11 @@
 """Hyperparameter, reward and randomization sweeps of stage 3 on Ray Tune.
 
     pidog-gaits sweep --trials 8 --timesteps 100000 --output sweeps/first \\
-        [--space sweep.yaml] [--address auto|ray://HOST:10001] \\
+        [--space sweep.yaml] [--address HEAD_IP:PORT|auto|ray://HOST:10001] \\
         [--cpus-per-trial 1] [--gpus-per-trial 0] [--pretrained IMIT.pth] [--json PATH|-]
 
-Ray is the engine: embedded and local by default, a cluster with ``--address``. Each
+Ray is the engine: a fresh embedded local Ray by default, a cluster with ``--address``
+(token authentication: README, "Sweeps on Ray Tune"). Each
 trial is a real stage 3 run (``train_rl_vision.train``) in its own directory, trained in
 ``--reports`` slices; after each slice the policy is evaluated with deterministic actions
 (``evaluate.evaluate``) and the metric goes to Tune, so ASHA stops weak trials early.
