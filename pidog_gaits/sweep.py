@@ -278,8 +278,10 @@ def check(sweep: SweepConfig) -> dict[str, dict]:
         raise ValueError(f"unknown --vision {sweep.vision!r}; choose one of {', '.join(VISIONS)}")
     get_preset(sweep.quality)
     get_preset(sweep.eval_quality)
-    if sweep.pretrained and not Path(sweep.pretrained).is_file():
-        raise FileNotFoundError(f"imitation model not found: {sweep.pretrained}")
+    if sweep.pretrained:
+        from pidog_gaits.neural_network import load_checkpoint
+
+        load_checkpoint(sweep.pretrained)  # FileNotFoundError / ValueError: one line
     if Path(sweep.output).is_file():
         raise ValueError(f"--output {sweep.output} is a file")
     return load_space(sweep.space)
