@@ -1,10 +1,11 @@
 """Hyperparameter, reward and randomization sweeps of stage 3 on Ray Tune.
 
     pidog-gaits sweep --trials 8 --timesteps 100000 --output sweeps/first \\
-        [--space sweep.yaml] [--address auto|ray://HOST:10001] \\
+        [--space sweep.yaml] [--address HEAD_IP:PORT|auto|ray://HOST:10001] \\
         [--cpus-per-trial 1] [--gpus-per-trial 0] [--pretrained IMIT.pth] [--json PATH|-]
 
-Ray is the engine: embedded and local by default, a cluster with ``--address``. Each
+Ray is the engine: a fresh embedded local Ray by default, a cluster with ``--address``
+(token authentication: README, "Sweeps on Ray Tune"). Each
 trial is a real stage 3 run (``train_rl_vision.train``) in its own directory, trained in
 ``--reports`` slices; after each slice the policy is evaluated with deterministic actions
 (``evaluate.evaluate``) and the metric goes to Tune, so ASHA stops weak trials early.
@@ -24,11 +25,14 @@ import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+import contextlib  # noqa: E402
 import csv  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import shutil  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -59,7 +63,8 @@ class SweepConfig:
     space: str | None = None
     """YAML search space; None = the shipped ``sweep_space.yaml``."""
     address: str | None = None
-    """Ray cluster: None = start an embedded local Ray; ``auto`` or ``ray://HOST:PORT``."""
+    """Ray cluster: None = start a fresh embedded local Ray; ``HOST:PORT``, ``auto`` or
+    ``ray://HOST:PORT``."""
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     pretrained: str | None = None
@@ -273,8 +278,10 @@ def check(sweep: SweepConfig) -> dict[str, dict]:
         raise ValueError(f"unknown --vision {sweep.vision!r}; choose one of {', '.join(VISIONS)}")
     get_preset(sweep.quality)
     get_preset(sweep.eval_quality)
-    if sweep.pretrained and not Path(sweep.pretrained).is_file():
-        raise FileNotFoundError(f"imitation model not found: {sweep.pretrained}")
+    if sweep.pretrained:
+        from pidog_gaits.neural_network import load_checkpoint
+
+        load_checkpoint(sweep.pretrained)  # FileNotFoundError / ValueError: one line
     if Path(sweep.output).is_file():
         raise ValueError(f"--output {sweep.output} is a file")
     return load_space(sweep.space)
@@ -325,6 +332,132 @@ def write_outputs(out: Path, rows: list[dict], sweep: SweepConfig) -> dict:
     return best
 
 
+# --------------------------------------------------------------------------- Ray
+class RayConnectError(ConnectionError):
+    """Ray could not join the cluster at ``--address``; the message is one line."""
+
+
+def ray_token_available() -> bool:
+    """A token where Ray looks for one: ``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH``, or
+    ``~/.ray/auth_token``."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return True
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    return Path(path).is_file() if path else (Path.home() / ".ray" / "auth_token").is_file()
+
+
+def use_token_auth() -> bool:
+    """Turn Ray's token authentication on for this driver when a token is at hand.
+
+    Ray does this itself for ``--address auto`` but never for an explicit address, whose
+    head then refuses the driver (``InvalidAuthToken``). ``RAY_AUTH_MODE`` set by the user
+    wins (``disabled`` for a head started without authentication).
+    """
+    mode = os.environ.get("RAY_AUTH_MODE")
+    if mode is not None:
+        return mode.lower() == "token"
+    if not ray_token_available():
+        return False
+    os.environ["RAY_AUTH_MODE"] = "token"
+    try:  # Ray caches the mode once read; re-read it (what Ray's own helper does)
+        from ray._raylet import Config
+
+        Config.initialize("")
+    except (ImportError, AttributeError):  # pragma: no cover - another Ray version
+        pass
+    return True
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    rest = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """``RayConnectError`` unless something listens at ``address``'s host and port.
+
+    Ray would retry an address nobody answers for minutes, deaf to SIGTERM meanwhile.
+    """
+    import socket
+
+    parsed = _host_port(address)
+    if parsed is None:
+        raise RayConnectError(f"--address {address}: expected HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection(parsed, timeout=timeout_s).close()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise RayConnectError(
+            f"cannot reach the Ray head at {address} ({why}); is `ray start --head` running "
+            "there, and the port open?"
+        ) from None
+
+
+def connect_ray(address: str | None) -> None:
+    """Start a fresh embedded Ray (``address`` None), or join the cluster at ``address``.
+
+    Without an address Ray would attach to the cluster it last recorded on this machine
+    (``RAY_ADDRESS``, ``/tmp/ray/ray_current_cluster``), even a dead one; ``local``
+    always starts a new one.
+    """
+    import ray
+
+    options = dict(include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+                   configure_logging=False)  # fmt: skip
+    if address is None:
+        ray.init(address="local", **options)
+        return
+    if address != "auto":
+        check_reachable(address)
+        use_token_auth()  # Ray does it itself for auto
+    with tempfile.TemporaryFile() as log, _stderr_to(log):
+        try:
+            ray.init(address=address, **options)
+            failure = None
+        except Exception as exc:  # noqa: BLE001 - Ray's errors share no base class
+            ray.shutdown()
+            failure = exc
+        log.seek(0)
+        said = log.read().decode(errors="replace")
+    if failure is None:
+        sys.stderr.write(said)  # what Ray said while connecting, now that it worked
+        return
+    raise RayConnectError(f"cannot join the Ray cluster at {address}: {_reason(failure)}")
+
+
+def _reason(exc: BaseException) -> str:
+    """One line: the root cause's last line (Ray wraps it in ``Failed to connect``, and its
+    message may hold a whole remote traceback, which ends with the error)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    why = lines[-1] if lines else type(exc).__name__
+    if "InvalidAuthToken" in why or "AuthenticationError" in why:
+        return (
+            "the head uses token authentication and refused this machine's token "
+            "(InvalidAuthToken): give it the head's token in ~/.ray/auth_token, "
+            "RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH (see the README)"
+        )
+    return why if len(why) <= 300 else why[:297] + "..."
+
+
+@contextlib.contextmanager
+def _stderr_to(file):
+    """Send file descriptor 2 (Ray's C++ logs write there directly) to ``file``."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(file.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def run_sweep(sweep: SweepConfig) -> dict:
     """Run the sweep; returns ``{trials, best_trial, best_metric, ...}``."""
     import ray
@@ -336,13 +469,11 @@ def run_sweep(sweep: SweepConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     pretrained = str(Path(sweep.pretrained).resolve()) if sweep.pretrained else None
     t0 = time.perf_counter()
-    if pretrained is None:
-        pretrained = str(small_imitation_model(out, sweep.seed))
-    t_ray = time.perf_counter()
-    ray.init(address=sweep.address, include_dashboard=False, log_to_driver=False,
-             ignore_reinit_error=True, configure_logging=False)  # fmt: skip
-    ray_start_s = time.perf_counter() - t_ray
+    connect_ray(sweep.address)  # first: a cluster that is not there fails at once
+    ray_start_s = time.perf_counter() - t0
     try:
+        if pretrained is None:
+            pretrained = str(small_imitation_model(out, sweep.seed))
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, sweep=sweep, output=str(out), pretrained=pretrained),
             {"cpu": sweep.cpus_per_trial, "gpu": sweep.gpus_per_trial},
@@ -412,7 +543,9 @@ def cli(
     trials: int = typer.Option(4, help="Configurations to sample."),
     timesteps: int = typer.Option(50_000, help="PPO steps per trial (if not stopped early)."),
     space: Path | None = typer.Option(None, help="YAML search space (default: the shipped one)."),
-    address: str | None = typer.Option(None, help="Ray cluster: auto or ray://HOST:PORT."),
+    address: str | None = typer.Option(
+        None, help="Ray cluster: HOST:PORT, auto or ray://HOST:PORT; default: a fresh local Ray."
+    ),
     cpus_per_trial: float = typer.Option(1.0, help="CPUs Ray reserves per trial."),
     gpus_per_trial: float = typer.Option(0.0, help="GPUs Ray reserves per trial."),
     pretrained: Path | None = typer.Option(None, help="Imitation model; default: make one."),
@@ -442,7 +575,11 @@ def cli(
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    figures = run_sweep(sweep)
+    try:
+        figures = run_sweep(sweep)
+    except RayConnectError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     table = {
         "trials": len(figures["trials"]),
         "best_trial": figures["best_trial"],

@@ -20,7 +20,7 @@ import pytest
 import torch
 from _deploy_models import one_torch_thread, ppo_policy, save, save_ppo_pth, untrained_imitation
 
-from pidog_gaits import cli, evaluate, export, nn_controller, train_rl_vision
+from pidog_gaits import cli, evaluate, export, nn_controller, sweep, train_rl_vision
 from pidog_gaits.envs.config import EnvConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -175,3 +175,12 @@ def test_controller_command_line_on_a_corrupt_onnx(files, tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {bad}: "), proc.stderr
     assert "corrupt, truncated or not ONNX" in lines[0]
+
+
+@pytest.mark.parametrize("name", ["random.pth", "truncated_imitation.pth", "ppo.pth"])
+def test_sweep_pretrained(files, name, capfd, tmp_path):
+    """Checked before Ray starts (every trial would fail on it)."""
+    path = files[name]
+    argv = ["--output", str(tmp_path / "sweep"), "--trials", "1", "--pretrained", str(path)]
+    assert sweep.main(argv) == 2
+    _one_error_line(capfd, path)

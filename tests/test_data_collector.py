@@ -166,7 +166,7 @@ def test_worker_count_does_not_change_the_data(tmp_path, small_data):
 
 def run(*args, module="pidog_gaits.data_collector"):
     return subprocess.run(
-        [sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=600
     )
 
 

@@ -102,7 +102,7 @@ def test_gait_cli_with_policy_reports_the_same_figures(trained):
         + ["--policy", str(trained[0]), "--seconds", "3", "--json", "-"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
     figures = json.loads(proc.stdout)
@@ -118,7 +118,7 @@ def test_gait_cli_with_a_bad_policy_file_is_one_line(tmp_path):
         [sys.executable, "-m", "pidog_gaits.cli", "gait", "stand", "--policy", str(bad)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
     )
     assert proc.returncode == 2
     assert "not a pidog-gaits model file" in proc.stderr and "Traceback" not in proc.stderr

@@ -109,7 +109,7 @@ def test_bad_config_through_the_shell_script(tmp_path):
         capture_output=True,
         text=True,
         env=env,
-        timeout=120,
+        timeout=600,
     )
     assert proc.returncode == 2
     assert "RL_TIMESTEPS='lots' is not an integer" in proc.stderr

@@ -104,7 +104,7 @@ def test_packaged_onnx_walks_in_the_controller(run):
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     figures = json.loads(proc.stdout)
@@ -179,7 +179,7 @@ def test_model_in_sim_headless_writes_video_and_metrics(run, tmp_path):
     shutil.copy(run.root / "final_model/final_model.zip", model)
     script = Path(__file__).resolve().parent.parent / "test_model_in_sim.sh"
     proc = subprocess.run(
-        [str(script), str(model), "1", "no"], capture_output=True, text=True, timeout=240
+        [str(script), str(model), "1", "no"], capture_output=True, text=True, timeout=600
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "mean_forward_velocity_mps" in proc.stdout
@@ -187,7 +187,7 @@ def test_model_in_sim_headless_writes_video_and_metrics(run, tmp_path):
     figures = json.loads((tmp_path / "final_model_test.json").read_text())
     assert figures["quality"] == "production" and figures["episodes"] == 1
     gazebo = script.with_name("test_model_in_gazebo.sh")
-    usage = subprocess.run([str(gazebo)], capture_output=True, text=True, timeout=60)
+    usage = subprocess.run([str(gazebo)], capture_output=True, text=True, timeout=600)
     assert usage.returncode == 2 and "usage:" in usage.stderr
 
 
@@ -205,7 +205,7 @@ def test_model_in_sim_viewer_with_a_display(run):
          str(run.root / "final_model/final_model.zip"), "1"],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "episode 0 (seed 1000)" in proc.stdout

@@ -36,7 +36,14 @@ def sweep_result(tmp_path_factory):
         vision="none",
         quality="fast",
     )
-    return config, run_sweep(config)
+    # Ray's embedded start writes a token to ~/.ray/auth_token and sets RAY_AUTH_MODE in
+    # this process; keep both inside the test (a token in the real home switches on
+    # authentication for every later `ray start --head` on the machine).
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("HOME", str(out / "home"))
+        env.setenv("RAY_AUTH_MODE", "token")  # what Ray sets for a local cluster anyway
+        env.delenv("RAY_ADDRESS", raising=False)
+        return config, run_sweep(config)
 
 
 def test_both_trials_ran_and_reported(sweep_result):

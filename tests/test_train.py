@@ -208,7 +208,7 @@ def test_save_dir_that_is_a_file_is_refused_from_the_cli(tmp_path, data_file):
         + ["--save_dir", str(target)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
     )
     assert proc.returncode == 2
     assert "is a file" in proc.stderr and "Traceback" not in proc.stderr

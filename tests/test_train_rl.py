@@ -136,7 +136,7 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
     # The script form: exit status and no traceback.
     proc = subprocess.run(
         [sys.executable, "test_rl_model.py", "--model", str(tmp_path / "nope.zip")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [f"error: model not found: {tmp_path / 'nope.zip'}"]

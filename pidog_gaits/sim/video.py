@@ -8,6 +8,7 @@ import imageio.v2 as imageio
 import mujoco
 import numpy as np
 
+from pidog_gaits.sim import gl
 from pidog_gaits.sim.physics import PiDogSim
 
 
@@ -33,7 +34,7 @@ class VideoRecorder:
         self.sim = sim
         self.path = Path(path)
         self.fps = fps
-        self._renderer = mujoco.Renderer(sim.model, height, width)
+        self._renderer = gl.renderer(sim.model, height, width)
         self._camera = mujoco.MjvCamera()
         self._camera.type = mujoco.mjtCamera.mjCAMERA_FREE
         self._camera.distance = distance_m
