@@ -19,7 +19,7 @@ UNCLOSED = textwrap.dedent(
     """
     from pidog_gaits.envs.pidog_env import PiDogEnv
 
-    camera = PiDogEnv(vision="rgb")  # the head camera renders through OpenGL
+    camera = PiDogEnv(vision="rgb")  # the head camera (ray cast: no GL of its own)
     camera.reset(seed=0)
     for _ in range(3):
         obs, *_ = camera.step(camera.action_space.sample())
