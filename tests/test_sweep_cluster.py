@@ -70,7 +70,7 @@ def end_processes(tmpdir: Path) -> None:
         for pid in ray_pids(tmpdir):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-        end = time.monotonic() + (30 if sig == signal.SIGTERM else LIMIT_S)
+        end = time.monotonic() + (10 if sig == signal.SIGTERM else LIMIT_S)
         while ray_pids(tmpdir) and time.monotonic() < end:
             time.sleep(0.2)
 
@@ -126,14 +126,30 @@ class Sandbox:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-@pytest.fixture
-def sandbox():
+@contextlib.contextmanager
+def _sandbox():
     box = Sandbox()
     try:
         yield box
     finally:
         box.close()
         assert not ray_pids(box.tmpdir), "a Ray process outlived the test"
+
+
+@pytest.fixture
+def sandbox():
+    with _sandbox() as box:
+        yield box
+
+
+@pytest.fixture(scope="module")
+def token_head():
+    """A head with token authentication, as the README sets one up."""
+    with _sandbox() as box:
+        box.generate_token()  # the head's machine: ray get-auth-token --generate
+        port = box.start_head()
+        assert "Token authentication is enabled" in (box.root / "head.log").read_text()
+        yield box, port
 
 
 @pytest.fixture(scope="module")
@@ -169,19 +185,21 @@ def one_error_line(run) -> str:
     return lines[0]
 
 
-def test_sweep_joins_a_token_head_by_address(sandbox, tiny_prior, tmp_path):
-    sandbox.generate_token()  # the head's machine: ray get-auth-token --generate
-    port = sandbox.start_head()
-    assert "Token authentication is enabled" in (sandbox.root / "head.log").read_text()
-    run = sweep(sandbox, tmp_path / "ok", tiny_prior, "--address", f"127.0.0.1:{port}")
+def test_sweep_joins_a_token_head_by_address(token_head, tiny_prior, tmp_path):
+    """The driver finds the token in ~/.ray/auth_token (its HOME) with RAY_AUTH_MODE unset."""
+    box, port = token_head
+    run = sweep(box, tmp_path / "ok", tiny_prior, "--address", f"127.0.0.1:{port}")
     assert run.returncode == 0, run.stderr[-3000:]
     two_trials_done(tmp_path / "ok")
 
-    # The same head, a driver holding the wrong token: one line, exit 2.
-    bad = sweep(sandbox, tmp_path / "bad", tiny_prior, "--address", f"127.0.0.1:{port}",
+
+def test_wrong_token_is_one_line(token_head, tiny_prior, tmp_path):
+    box, port = token_head
+    run = sweep(box, tmp_path / "bad", tiny_prior, "--address", f"127.0.0.1:{port}",
                 RAY_AUTH_TOKEN="0" * 32)  # fmt: skip
-    line = one_error_line(bad)
+    line = one_error_line(run)
     assert f"127.0.0.1:{port}" in line and "token" in line
+    assert not (tmp_path / "bad" / "sweep.json").exists()
 
 
 def test_nobody_at_the_address_is_one_line(sandbox, tiny_prior, tmp_path):
