@@ -141,6 +141,19 @@ def test_a_raising_env_ends_the_step_with_its_index_and_error():
         within_timeout(venv.close)
 
 
+def test_ppo_training_ends_with_the_workers_error():
+    from stable_baselines3 import PPO
+
+    cfg = small_config(vision="none")
+    fns = [env_factory(cfg) for _ in range(3)]
+    fns[1] = lambda: Raises(PiDogEnv(cfg), at=40)
+    venv = within_timeout(ThreadVecEnv, fns)
+    model = PPO("MultiInputPolicy", venv, n_steps=32, batch_size=32, n_epochs=1, seed=0)
+    with pytest.raises(EnvWorkerError, match="env 1 raised in step: ValueError: servo on fire"):
+        within_timeout(model.learn, 256)
+    within_timeout(venv.close)
+
+
 def test_a_failing_constructor_names_its_env():
     cfg = small_config()
 

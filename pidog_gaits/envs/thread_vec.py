@@ -81,10 +81,10 @@ class _Worker:
 
     def _loop(self) -> None:
         while True:
-            job, results, where = self.inbox.get()
+            seq, job, results, where = self.inbox.get()
             if job is None:
                 return
-            self.replies.put(_run_slice(self.indices, job, results, where))
+            self.replies.put((seq, _run_slice(self.indices, job, results, where)))
 
 
 def split_indices(n_envs: int, n_threads: int) -> list[list[int]]:
@@ -120,6 +120,7 @@ class ThreadVecEnv(VecEnv):
         slices = split_indices(n_envs, threads)
         self._own: list[int] = slices.pop(0) if main_steps else []
         self._replies: queue.SimpleQueue = queue.SimpleQueue()
+        self._seq = 0  # numbers each dispatch; workers echo it in their reply
         self._workers = [
             _Worker(idx, self._replies, f"ThreadVecEnv-{w}") for w, idx in enumerate(slices)
         ]
@@ -158,10 +159,16 @@ class ThreadVecEnv(VecEnv):
         if self._closed:
             raise RuntimeError("ThreadVecEnv is closed")
         results = into if into is not None else [None] * len(self.envs)
+        self._seq += 1
         for worker in self._workers:
-            worker.inbox.put((job, results, where))
+            worker.inbox.put((self._seq, job, results, where))
         errors = [_run_slice(self._own, job, results, where)]
-        errors += [self._replies.get() for _ in self._workers]
+        waiting = len(self._workers)
+        while waiting:
+            seq, error = self._replies.get()
+            if seq == self._seq:  # else a reply to a call an interrupt (Ctrl-C) abandoned
+                errors.append(error)
+                waiting -= 1
         errors = [e for e in errors if e is not None]
         if errors:
             i, exc, where = min(errors, key=lambda e: e[0])
@@ -232,7 +239,7 @@ class ThreadVecEnv(VecEnv):
     def _stop_workers(self) -> None:
         self._closed = True
         for worker in self._workers:
-            worker.inbox.put((None, None, None))
+            worker.inbox.put((0, None, None, None))
         for worker in self._workers:
             worker.thread.join(timeout=5.0)
 

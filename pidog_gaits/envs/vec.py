@@ -1,11 +1,14 @@
 """Vectorized PiDog-v0 envs: N independent simulators, in one thread, in a few threads
 (one per core) or in one process each.
 
-``auto`` times a short burst of each kind on this machine and keeps the fastest. On the
-2-core development CPU ``threads`` (``thread_vec.ThreadVecEnv``) overlaps MuJoCo's C
-work on both cores; ``DummyVecEnv`` keeps one core busy, and ``SubprocVecEnv`` pays a
-process round trip per step that costs more than the ~1 ms step. All three give the same
-episodes for the same seed, so the choice changes speed only.
+``auto`` times a short burst of each kind on this machine and keeps the fastest.
+``threads`` (``thread_vec.ThreadVecEnv``) overlaps MuJoCo's C work on free cores;
+``DummyVecEnv`` keeps one core busy, and ``SubprocVecEnv`` pays a process round trip per
+step that costs more than the ~1 ms step. On a machine whose cores other jobs already
+fill, a thread waiting for the GIL also waits for the OS to run the thread holding it,
+and ``dummy`` measured faster (``benchmarks/rl_speed.py``, load 7-9 on 2 cores: 867 vs
+433 env steps/s with depth): hence the measurement rather than a fixed choice. All three
+give the same episodes for the same seed, so the choice changes speed only.
 """
 
 from __future__ import annotations
