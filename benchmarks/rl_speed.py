@@ -10,7 +10,8 @@ core, each on its own ``MjData``. ``vec_share_*`` is a kind's env steps/s over t
 all-core bare control-step rate. Kinds and the bare loops are
 interleaved, best of ``--repeats``, so a neighbour's load hits them alike.
 PPO (``ppo``): ``PPO.learn`` with the stage 3 defaults (4 envs, n_steps 256, batch 256,
-5 epochs, the PiDog CNN), timed after a one-rollout warm-up, for each vectorized env type;
+5 epochs, the PiDog CNN), timed after a one-rollout warm-up, for each vectorized env type
+and for ``null`` envs that cost nothing (the learner's own ceiling);
 the figure is environment steps per wall second including the gradient updates, i.e.
 what ``--timesteps 200000`` costs. Best of ``--repeats`` (the machine is shared).
 
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+import gymnasium as gym  # noqa: E402
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -147,16 +149,39 @@ def vec_rates(config: EnvConfig, envs: int, seconds: float, repeats: int) -> dic
     return best | {f"share_{kind}": best[kind] / ceiling for kind in MEASURED_KINDS}
 
 
+class NullEnv(gym.Env):
+    """PiDog-v0's spaces and one real first observation, at no cost per step: PPO on these
+    measures the learner's own cost (policy forward, rollout buffer, updates)."""
+
+    def __init__(self, config: EnvConfig) -> None:
+        env = PiDogEnv(config)
+        self.observation_space, self.action_space = env.observation_space, env.action_space
+        self._obs, _ = env.reset(seed=0)
+        env.close()
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        return self._obs, {}
+
+    def step(self, action):
+        return self._obs, 0.0, False, False, {}
+
+
 def make_ppo(config: EnvConfig, vec_kind: str, envs: int = 4, seed: int = 0):
-    """Stage 3's PPO (``RLConfig`` defaults, the PiDog CNN) on ``envs`` seeded envs."""
+    """Stage 3's PPO (``RLConfig`` defaults, the PiDog CNN) on ``envs`` seeded envs
+    (``vec_kind`` ``null``: ``NullEnv``s in a ``DummyVecEnv``)."""
     from stable_baselines3 import PPO
-    from stable_baselines3.common.vec_env import VecNormalize
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     from pidog_gaits.envs.features import PiDogFeatures
     from pidog_gaits.train_rl_vision import RLConfig
 
     d = RLConfig()
-    venv = VecNormalize(make_vec_env(config, envs, vec_kind, seed=seed), norm_obs=False)
+    if vec_kind == "null":
+        inner = DummyVecEnv([lambda: NullEnv(config) for _ in range(envs)])
+    else:
+        inner = make_vec_env(config, envs, vec_kind, seed=seed)
+    venv = VecNormalize(inner, norm_obs=False)
     return PPO(
         "MultiInputPolicy", venv, n_steps=d.n_steps, batch_size=d.batch_size,
         n_epochs=d.n_epochs, learning_rate=d.learning_rate, device="cpu", verbose=0,
@@ -221,6 +246,9 @@ def main(
     env_steps: int = typer.Option(2000, help="Steps per env measurement."),
     vec_seconds: float = typer.Option(1.0, help="Seconds per vec env / bare measurement."),
     ppo_steps: int = typer.Option(8192, help="PPO steps per training measurement."),
+    ppo_only: str = typer.Option(
+        "", help="Comma-separated PPO cases to run (e.g. depth_32x24_threads); all if empty."
+    ),
     determinism_steps: int = typer.Option(20_000, help="PPO steps of each determinism run."),
     determinism_vision: str = typer.Option("depth_32x24", help="Env case of those runs."),
     envs: int = typer.Option(4, help="Envs per vec env and PPO run."),
@@ -274,18 +302,23 @@ def main(
         }
         ppo_cases["depth_64x48_threads"] = (env_cases["depth_64x48"], "threads")
         ppo_cases["rgb_32x24_threads"] = (env_cases["rgb_32x24"], "threads")
+        ppo_cases["depth_32x24_null"] = (env_cases["depth_32x24"], "null")
+        if ppo_only:
+            keep = {c.strip() for c in ppo_only.split(",")}
+            ppo_cases = {k: v for k, v in ppo_cases.items() if k in keep}
         for name, (cfg, kind) in ppo_cases.items():
             steps = ppo_steps if not name.startswith("rgb") else ppo_steps // 4
             rate = max(ppo_steps_per_s(cfg, kind, steps, envs) for _ in range(repeats))
             figures[f"ppo_steps_per_s_{name}"] = rate
         both = os.cpu_count() or 1
-        if both > threads:  # the updates on every core
+        if both > threads and not ppo_only:  # the updates on every core
             figures[f"ppo_steps_per_s_depth_32x24_threads_update_threads_{both}"] = max(
                 ppo_steps_per_s(env_cases["depth_32x24"], "threads", ppo_steps, envs, both)
                 for _ in range(repeats)
             )
-        best = max(figures[f"ppo_steps_per_s_depth_32x24_{k}"] for k in MEASURED_KINDS)
-        figures["ppo_200k_minutes_depth_32x24_fastest"] = 200_000 / best / 60
+        rates = [figures.get(f"ppo_steps_per_s_depth_32x24_{k}", 0) for k in MEASURED_KINDS]
+        if max(rates):
+            figures["ppo_200k_minutes_depth_32x24_fastest"] = 200_000 / max(rates) / 60
     if "determinism" in wanted:  # the bar: same seed, same returns, with the threads
         cfg = env_cases[determinism_vision]
         runs = [ppo_episodes(cfg, "threads", determinism_steps, envs, 0) for _ in range(2)]
