@@ -45,8 +45,8 @@ def within_timeout(fn, *args, **kwargs):
 
 def rollout(kind: str, n_envs: int = 5, steps: int = 45, seed: int = 7) -> list:
     """Every observation, reward, done and info of ``steps`` random-action steps."""
-    if kind == "helpers_only":  # every slice on a helper thread, the caller only waits
-        venv = ThreadVecEnv([env_factory(small_config()) for _ in range(n_envs)], 2, False)
+    if kind == "main_steps":  # the caller steps the first slice itself
+        venv = ThreadVecEnv([env_factory(small_config()) for _ in range(n_envs)], 2, True)
         venv.seed(seed)
     else:
         venv = make_vec_env(small_config(), n_envs, kind, seed=seed)
@@ -95,7 +95,7 @@ def test_threads_give_dummys_episodes_exactly():
     assert sum(int(d.sum()) for _, _, d, _, _ in dummy[1:]) >= 5  # auto-resets happened
     assert any("terminal_observation" in i for *_, infos, _ in dummy[1:] for i in infos)
     assert_same(dummy, threads)
-    assert_same(dummy, within_timeout(rollout, "helpers_only"))
+    assert_same(dummy, within_timeout(rollout, "main_steps"))
 
 
 def test_same_seed_same_run_and_other_seed_differs():
@@ -173,6 +173,7 @@ def test_env_method_runs_on_the_envs_own_thread():
     assert names == [None, None]
     where = venv._run(lambda i: threading.current_thread().name, "probe")
     assert where[0] == where[1] != where[3] == where[2]  # two slices, two threads
+    assert threading.current_thread().name not in where
     assert venv.get_attr("render_mode") == [None] * 4
     venv.close()
 
