@@ -10,13 +10,14 @@ core, each on its own ``MjData``. ``vec_share_*`` is a kind's env steps/s over t
 all-core bare control-step rate. Kinds and the bare loops are
 interleaved, best of ``--repeats``, so a neighbour's load hits them alike.
 PPO (``ppo``): ``PPO.learn`` with the stage 3 defaults (4 envs, n_steps 256, batch 256,
-5 epochs, the PiDog CNN), timed after a one-rollout warm-up, for each vectorized env type
-and for ``null`` envs that cost nothing (the learner's own ceiling);
+5 epochs, the PiDog CNN), timed after a one-rollout warm-up, for each vectorized env type,
+for twice the envs, and for ``null`` envs that cost nothing (the learner's own ceiling);
+the cases take turns (``ppo_rates``);
 the figure is environment steps per wall second including the gradient updates, i.e.
 what ``--timesteps 200000`` costs. Best of ``--repeats`` (the machine is shared).
 
-    python benchmarks/rl_speed.py [--sections env,vec,ppo] [--ppo-steps 8192] \
-        [--repeats 2] [--envs 4] [--json PATH|-]
+    python benchmarks/rl_speed.py [--sections env,vec,ppo,determinism] [--repeats 2] \
+        [--ppo-rollouts 2] [--ppo-only CASE,...] [--envs 4] [--json PATH|-]
 """
 
 from __future__ import annotations
@@ -191,23 +192,41 @@ def make_ppo(config: EnvConfig, vec_kind: str, envs: int = 4, seed: int = 0):
     )  # fmt: skip
 
 
-def ppo_steps_per_s(
-    config: EnvConfig, vec_kind: str, steps: int, envs: int = 4, update_threads: int = 0
-) -> float:
-    """PPO steps/s; ``update_threads`` > 0 switches torch threads for the updates."""
+def ppo_rates(
+    cases: dict[str, tuple[EnvConfig, str, int, int]], rollouts: int, repeats: int
+) -> dict[str, float]:
+    """PPO steps/s per case ``name: (config, vec kind, envs, update threads)``, interleaved.
+
+    Every case is built and warmed up (one rollout and update: allocations, first
+    resets) first; then each repeat trains ``rollouts`` rollouts+updates of every case in
+    turn, and the best rate is kept. A neighbour's load thus hits every case alike,
+    instead of whichever happened to run while it was busy. ``update threads`` > 0
+    switches torch threads for the updates (``UpdateThreads``).
+    """
     from pidog_gaits.envs.training_log import UpdateThreads
 
-    model = make_ppo(config, vec_kind, envs)
     threads = torch.get_num_threads()
-    callback = UpdateThreads(threads, update_threads or threads)
-    rollout = model.n_steps * envs
-    model.learn(rollout, callback=callback)  # warm-up: allocations, first episode resets
-    t0 = time.perf_counter()
-    model.learn(max(steps, rollout), reset_num_timesteps=False, callback=callback)
-    rate = (model.num_timesteps - rollout) / (time.perf_counter() - t0)
-    torch.set_num_threads(threads)
-    model.get_env().close()
-    return rate
+    models = {}
+    try:
+        for name, (config, kind, envs, update_threads) in cases.items():
+            model = make_ppo(config, kind, envs)
+            callback = UpdateThreads(threads, update_threads or threads)
+            model.learn(model.n_steps * envs, callback=callback)
+            models[name] = (model, callback)
+        best: dict[str, float] = {}
+        for _ in range(repeats):
+            for name, (model, callback) in models.items():
+                before, t0 = model.num_timesteps, time.perf_counter()
+                steps = model.n_steps * model.n_envs * rollouts
+                model.learn(steps, reset_num_timesteps=False, callback=callback)
+                rate = (model.num_timesteps - before) / (time.perf_counter() - t0)
+                torch.set_num_threads(threads)
+                best[name] = max(rate, best.get(name, 0.0))
+    finally:
+        torch.set_num_threads(threads)
+        for model, _ in models.values():
+            model.get_env().close()
+    return best
 
 
 def ppo_episodes(config: EnvConfig, vec_kind: str, steps: int, envs: int, seed: int) -> dict:
@@ -245,7 +264,7 @@ def main(
     ),
     env_steps: int = typer.Option(2000, help="Steps per env measurement."),
     vec_seconds: float = typer.Option(1.0, help="Seconds per vec env / bare measurement."),
-    ppo_steps: int = typer.Option(8192, help="PPO steps per training measurement."),
+    ppo_rollouts: int = typer.Option(2, help="Rollouts+updates per PPO measurement."),
     ppo_only: str = typer.Option(
         "", help="Comma-separated PPO cases to run (e.g. depth_32x24_threads); all if empty."
     ),
@@ -295,27 +314,25 @@ def main(
                     key = key.removeprefix("bare_")
                 figures[f"{prefix}_{name}_{key}"] = value
     if "ppo" in wanted:
+        both = os.cpu_count() or 1
+        depth = env_cases["depth_32x24"]
         ppo_cases = {
-            f"{vision}_{kind}": (env_cases[vision], kind)
+            f"{vision}_{kind}": (env_cases[vision], kind, envs, 0)
             for vision in ("depth_32x24", "none")
-            for kind in MEASURED_KINDS
+            for kind in (*MEASURED_KINDS, "null")
         }
-        ppo_cases["depth_64x48_threads"] = (env_cases["depth_64x48"], "threads")
-        ppo_cases["rgb_32x24_threads"] = (env_cases["rgb_32x24"], "threads")
-        ppo_cases["depth_32x24_null"] = (env_cases["depth_32x24"], "null")
+        ppo_cases |= {
+            f"depth_32x24_{kind}_{2 * envs}envs": (depth, kind, 2 * envs, 0)
+            for kind in ("dummy", "threads", "null")
+        }
+        ppo_cases[f"depth_32x24_threads_update_threads_{both}"] = (depth, "threads", envs, both)
+        ppo_cases["depth_64x48_threads"] = (env_cases["depth_64x48"], "threads", envs, 0)
+        ppo_cases["rgb_32x24_threads"] = (env_cases["rgb_32x24"], "threads", envs, 0)
         if ppo_only:
             keep = {c.strip() for c in ppo_only.split(",")}
             ppo_cases = {k: v for k, v in ppo_cases.items() if k in keep}
-        for name, (cfg, kind) in ppo_cases.items():
-            steps = ppo_steps if not name.startswith("rgb") else ppo_steps // 4
-            rate = max(ppo_steps_per_s(cfg, kind, steps, envs) for _ in range(repeats))
+        for name, rate in ppo_rates(ppo_cases, ppo_rollouts, repeats).items():
             figures[f"ppo_steps_per_s_{name}"] = rate
-        both = os.cpu_count() or 1
-        if both > threads and not ppo_only:  # the updates on every core
-            figures[f"ppo_steps_per_s_depth_32x24_threads_update_threads_{both}"] = max(
-                ppo_steps_per_s(env_cases["depth_32x24"], "threads", ppo_steps, envs, both)
-                for _ in range(repeats)
-            )
         rates = [figures.get(f"ppo_steps_per_s_depth_32x24_{k}", 0) for k in MEASURED_KINDS]
         if max(rates):
             figures["ppo_200k_minutes_depth_32x24_fastest"] = 200_000 / max(rates) / 60
