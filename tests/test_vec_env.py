@@ -12,7 +12,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from pidog_gaits.envs.config import EnvConfig
 from pidog_gaits.envs.pidog_env import PiDogEnv
 from pidog_gaits.envs.thread_vec import EnvWorkerError, ThreadVecEnv, split_indices
-from pidog_gaits.envs.vec import VEC_KINDS, env_factory, make_vec_env
+from pidog_gaits.envs.vec import MEASURED_KINDS, VEC_KINDS, env_factory, make_vec_env, pick_vec_env
 
 TIMEOUT_S = 60.0
 """Longest any call here may take; a hang fails the test instead of stalling the suite."""
@@ -218,6 +218,12 @@ def test_ppo_same_seed_same_returns_as_dummy_and_as_itself():
     assert threads[0] == again[0] == dummy[0]
     np.testing.assert_array_equal(threads[1], again[1])
     np.testing.assert_array_equal(threads[1], dummy[1])
+
+
+def test_auto_measures_every_kind_and_keeps_the_fastest():
+    kind, rates = within_timeout(pick_vec_env, small_config(vision="none"), 2, 0.3)
+    assert set(rates) == set(MEASURED_KINDS) and all(r > 0 for r in rates.values())
+    assert rates[kind] == max(rates.values())
 
 
 def test_dummy_vec_env_is_still_what_dummy_builds():

@@ -91,15 +91,25 @@ def vec_steps_per_s(venv: VecEnv, seconds: float = 1.0) -> float:
     return steps / (time.perf_counter() - t0)
 
 
-def pick_vec_env(config: EnvConfig, n_envs: int, seconds: float = 1.0) -> tuple[str, dict]:
-    """The fastest kind on this machine, and the measured env steps/s of each."""
+def pick_vec_env(
+    config: EnvConfig, n_envs: int, seconds: float = 1.0, rounds: int = 3
+) -> tuple[str, dict]:
+    """The fastest kind on this machine, and the measured env steps/s of each.
+
+    Each kind gets ``seconds`` in all, in ``rounds`` turns taken with the others (best
+    turn kept), so a neighbour's burst of load does not decide the choice alone.
+    """
     if n_envs == 1:
         return "dummy", {}
-    rates = {}
-    for kind in MEASURED_KINDS:
-        venv = make_vec_env(config, n_envs, kind)
-        try:
-            rates[kind] = vec_steps_per_s(venv, seconds)
-        finally:
+    rates: dict[str, float] = {}
+    venvs: dict[str, VecEnv] = {}
+    try:
+        for kind in MEASURED_KINDS:
+            venvs[kind] = make_vec_env(config, n_envs, kind)
+        for _ in range(rounds):
+            for kind, venv in venvs.items():
+                rates[kind] = max(rates.get(kind, 0.0), vec_steps_per_s(venv, seconds / rounds))
+    finally:
+        for venv in venvs.values():
             venv.close()
     return max(rates, key=rates.get), rates
