@@ -220,6 +220,20 @@ def test_ppo_same_seed_same_returns_as_dummy_and_as_itself():
     np.testing.assert_array_equal(threads[1], dummy[1])
 
 
+def test_any_env_with_a_box_observation_matches_dummy():
+    """Only ``reset``/``step`` are used: a plain Gymnasium env works as well."""
+    fns = [lambda: gym.make("CartPole-v1") for _ in range(3)]
+    runs = []
+    for venv in (DummyVecEnv(fns), within_timeout(ThreadVecEnv, fns, 2)):
+        venv.seed(5)
+        record = [venv.reset()]
+        for t in range(60):
+            record.append(venv.step(np.array([t % 2, 1, 0])))
+        venv.close()
+        runs.append(record)
+    assert_same(runs[0], runs[1])
+
+
 def test_auto_measures_every_kind_and_keeps_the_fastest():
     kind, rates = within_timeout(pick_vec_env, small_config(vision="none"), 2, 0.3)
     assert set(rates) == set(MEASURED_KINDS) and all(r > 0 for r in rates.values())
