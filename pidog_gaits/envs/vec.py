@@ -6,9 +6,10 @@
 ``DummyVecEnv`` keeps one core busy, and ``SubprocVecEnv`` pays a process round trip per
 step that costs more than the ~1 ms step. On a machine whose cores other jobs already
 fill, a thread waiting for the GIL also waits for the OS to run the thread holding it,
-and ``dummy`` measured faster (``benchmarks/rl_speed.py``, load 7-9 on 2 cores: 867 vs
-433 env steps/s with depth): hence the measurement rather than a fixed choice. All three
-give the same episodes for the same seed, so the choice changes speed only.
+and the winner changed from run to run (``benchmarks/rl_speed.py``, 4 depth envs at load
+7-9 on 2 cores: threads 462 vs dummy 286 env steps/s, then 550 vs 738): hence the
+measurement rather than a fixed choice. All three give the same episodes for the same
+seed, so the choice changes speed only.
 """
 
 from __future__ import annotations
