@@ -1,11 +1,13 @@
-"""Does the imitation model help stage 3, and the reflex warm start? Same budget and seed.
+"""What is each part of stage 3 worth? Same budget and seed for every variant.
 
-Trains PPO in each variant for ``--timesteps``: ``imitation`` (residual on the stage 2
-model, actor warm-started from the obstacle reflex: the defaults), ``imitation_no_warm_start``
-(the same without the reflex demonstrations), ``none`` (from scratch: wide action around
-the stand, no warm start) and optionally ``expert``. Then evaluates every final policy,
-the imitation prior alone and the prior steered by the scripted reflex on production
-physics: open floor, the training obstacles, and domains outside the training ranges.
+Trains PPO in each variant for ``--timesteps``: ``imitation`` (the defaults: residual on
+the stage 2 model, colour camera, privileged critic, actor cloned from the privileged
+teacher first), ``symmetric_critic`` (the critic sees only what the actor sees),
+``imitation_no_warm_start`` (no teacher), ``depth`` (the actor sees a depth image:
+simulator only), ``none`` (from scratch: wide action around the stand, no warm start) and
+optionally ``expert``. Then evaluates every final policy, the imitation prior alone and
+the prior steered by the privileged teacher on production physics: open floor, the
+training obstacles, and domains outside the training ranges (``--conditions``).
 Writes ``benchmarks/results/rl_compare.json`` and the reward curves to
 ``benchmarks/results/rl_reward_curve.png``.
 
@@ -27,8 +29,10 @@ from pidog_gaits.results import emit, write_json_atomic  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LABELS = {
-    "imitation": "from the imitation model + reflex warm start",
-    "imitation_no_warm_start": "from the imitation model, no warm start",
+    "imitation": "defaults: privileged critic + teacher warm start",
+    "symmetric_critic": "critic sees only the robot's signals",
+    "depth": "depth camera (simulator only)",
+    "imitation_no_warm_start": "no teacher warm start",
     "none": "from scratch",
     "expert": "from the expert",
 }
@@ -46,18 +50,24 @@ CONDITIONS = {
 VARIANTS = {
     "imitation": {"prior": "imitation"},
     "imitation_no_warm_start": {"prior": "imitation", "warm_start_steps": 0},
+    "symmetric_critic": {"prior": "imitation", "critic": "symmetric"},
+    "depth": {"prior": "imitation", "vision": "depth"},
     "none": {"prior": "none", "warm_start_steps": 0},
     "expert": {"prior": "expert"},
 }
 """Training runs by name: ``RLConfig`` fields that differ from the defaults."""
 
 
-def evaluate_all(model: Path, episodes: int, **baseline: bool) -> dict:
-    """Every condition for ``model``; ``baseline``: ``zero_residual`` or ``reflex``."""
+def evaluate_all(
+    model: Path, episodes: int, conditions: list[str] | None = None, **baseline: bool
+) -> dict:
+    """Each condition for ``model``; ``baseline``: ``zero_residual`` or ``reflex``."""
     from pidog_gaits.evaluate import EvalConfig, evaluate
 
     out = {}
     for name, cond in CONDITIONS.items():
+        if conditions is not None and name not in conditions:
+            continue
         if baseline.get("reflex") and cond["obstacles"] == 0:
             continue  # the reflex only acts on boxes: on an open floor it is the prior
         cfg = EvalConfig(model=str(model), episodes=episodes, obstacles=cond["obstacles"],
@@ -97,7 +107,10 @@ def main(
         "imitation,imitation_no_warm_start,none", "--runs", help=f"Comma list of {list(VARIANTS)}."
     ),
     out: Path = typer.Option(Path("/tmp/rl_compare"), help="Where the runs go."),
-    episodes: int = typer.Option(10, help="Evaluation episodes per condition."),
+    episodes: int = typer.Option(20, help="Evaluation episodes per condition."),
+    conditions: str = typer.Option(
+        ",".join(CONDITIONS), help=f"Comma list of evaluation conditions: {list(CONDITIONS)}."
+    ),
     seed: int = typer.Option(0, help="Training seed (the same for every run)."),
     learning_rate: float = typer.Option(1e-4, help="PPO learning rate (every run)."),
     train: bool = typer.Option(True, help="Train; --no-train re-evaluates existing runs."),
@@ -107,6 +120,11 @@ def main(
     """Train each prior with the same budget, evaluate, write JSON and the curves."""
     from pidog_gaits.train_rl_vision import RLConfig
     from pidog_gaits.train_rl_vision import train as train_rl
+
+    wanted = conditions.split(",")
+    for name in wanted:
+        if name not in CONDITIONS:
+            raise typer.BadParameter(f"unknown condition {name!r}; choose from {list(CONDITIONS)}")
 
     runs: dict[str, Path] = {}
     figures: dict = {"timesteps": timesteps, "seed": seed, "learning_rate": learning_rate,
@@ -123,16 +141,16 @@ def main(
                            learning_rate=learning_rate, progress_bar=False,
                            **changes)  # fmt: skip
             figures[f"{name}_training"] = train_rl(cfg)
-        figures[name] = evaluate_all(run_dir / "final_model.zip", episodes)
+        figures[name] = evaluate_all(run_dir / "final_model.zip", episodes, wanted)
     if "imitation" in runs:
         model = runs["imitation"] / "final_model.zip"
-        figures["imitation_prior_alone"] = evaluate_all(model, episodes, zero_residual=True)
-        figures["imitation_prior_with_reflex"] = evaluate_all(model, episodes, reflex=True)
+        figures["imitation_prior_alone"] = evaluate_all(model, episodes, wanted, zero_residual=True)
+        figures["imitation_prior_with_teacher"] = evaluate_all(model, episodes, wanted, reflex=True)
     title = "PPO on PiDog-v0, " + f"{timesteps // 1000}k steps (lr {learning_rate:g})"
     plot_curves(runs, png, title)
     figures["reward_curve_png"] = str(png)
     rows = {}
-    for name in [*runs, "imitation_prior_alone", "imitation_prior_with_reflex"]:
+    for name in [*runs, "imitation_prior_alone", "imitation_prior_with_teacher"]:
         if name not in figures:
             continue
         for cond, f in figures[name].items():

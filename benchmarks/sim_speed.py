@@ -4,8 +4,8 @@ For each physics preset and for the robot standing and walking, it runs the expe
 through ``PiDogSim`` (servo model, latency, fall check, gait table) and then replays the
 exact same actuator commands with nothing but ``mujoco.mj_step`` from the same start state
 (the limit). Same trajectory, so the ratio is our overhead. Single thread, best of
-``--repeats`` interleaved runs. Also times the head camera: RGB (OpenGL) and depth
-(ray-cast) frames per second.
+``--repeats`` interleaved runs. Also times the head camera: RGB and depth frames per
+second, both ray cast (``benchmarks/camera_speed.py`` compares the RGB camera with EGL).
 
     python benchmarks/sim_speed.py [--seconds 10] [--repeats 3] [--json PATH|-]
 """

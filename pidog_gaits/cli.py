@@ -74,6 +74,49 @@ def gait(
         typer.echo(f"video: {video}")
 
 
+@app.command("replay-library")
+def replay_library(
+    action: str = typer.Argument(
+        ...,
+        help="SunFounder action: stand, sit, lie, forward, backward, turn_left, turn_right, "
+        "trot_forward, trot_backward, trot_left, trot_right",
+    ),
+    seconds: float = typer.Option(10.0, help="Simulated time to run (s)."),
+    quality: str = typer.Option("production", help="Physics preset: fast, medium or production."),
+    seed: int = typer.Option(0, help="Seed of every random source."),
+    speed: int | None = typer.Option(
+        None, help="The library's speed 0-100 (default: its examples', 98 gaits, 70 poses)."
+    ),
+    time_scale: float = typer.Option(1.0, help="Stretch every frame (2 = half speed)."),
+    video: Path | None = typer.Option(None, help="Write an mp4 (or .gif) from a chase camera."),
+    json_out: str | None = typer.Option(
+        None, "--json", help="Write the figures as JSON to PATH, or - for stdout."
+    ),
+) -> None:
+    """Play SunFounder's own frames with the library's timing from the 80 mm stand."""
+    from pidog_gaits.gaits.sunfounder import get_action
+    from pidog_gaits.sim.library_replay import LibraryTiming
+    from pidog_gaits.sim.library_replay import replay_library as replay
+    from pidog_gaits.sim.physics import get_preset
+
+    try:
+        library_action = get_action(action)
+        get_preset(quality)
+    except ValueError as exc:
+        fail(str(exc))
+    if seconds <= 0:
+        fail("--seconds must be > 0")
+    if time_scale <= 0:
+        fail("--time-scale must be > 0")
+    if speed is not None and not 0 <= speed <= 100:
+        fail("--speed must be within 0-100")
+    timing = LibraryTiming(library_action.speed if speed is None else speed, time_scale=time_scale)
+    result = replay(action, seconds, quality=quality, seed=seed, timing=timing, video=video)
+    results.emit(result.as_dict(), json_out, title=f"replay-library {action} ({quality})")
+    if video is not None and json_out != "-":
+        typer.echo(f"video: {video}")
+
+
 @app.command()
 def view(
     name: str = typer.Argument("trot_forward", help="Gait to play in the viewer."),

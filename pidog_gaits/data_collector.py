@@ -168,7 +168,7 @@ def _package_version() -> str:
 
 
 def build_meta(config: CollectConfig, results: list[EpisodeResult], wall_s: float) -> dict:
-    from pidog_gaits.envs.observations import OBS_PARTS
+    from pidog_gaits.envs.observations import ROBOT_PARTS
     from pidog_gaits.sim.physics import get_preset
 
     preset = get_preset(config.quality)
@@ -193,7 +193,7 @@ def build_meta(config: CollectConfig, results: list[EpisodeResult], wall_s: floa
         "gait_types": GAIT_TYPES,
         "input_names": list(INPUT_NAMES),
         "joint_names": list(specs.JOINT_NAMES),
-        "obs_parts": OBS_PARTS,
+        "obs_parts": ROBOT_PARTS,
         "control_rate_hz": 1.0 / specs.CONTROL_DT_S,
         "sample_rate_hz": config.burst_steps / config.burst_every_steps / specs.CONTROL_DT_S,
         "burst_steps": config.burst_steps,

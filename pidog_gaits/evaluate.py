@@ -6,10 +6,15 @@
 
 The env is rebuilt from the settings stored in the model (vision, camera size, prior,
 imitation model), on ``--quality`` physics (production by default), with domain
-randomization off: the world is nominal except what ``--set`` changes, so a figure names
-exactly the conditions it was measured in. Episode i is seeded ``seed + i``. Reports
-per-episode and mean ``mean_return``, ``mean_forward_velocity_mps``,
-``mean_episode_length``, ``falls``, ``collisions`` (boxes the body or head touched, per
+randomization off: the physics is nominal except what ``--set`` changes, so a figure names
+exactly the conditions it was measured in. What the camera sees (room colours, light,
+exposure, pixel noise, camera pitch) is still drawn per episode, from seeds held out from
+training: no one knows the user's room. The policy runs as the robot will run it: its own
+commanded targets for joint readings, sensor noise, sonar misses, servo latency, camera
+delay. Episode i is seeded ``seed + i``. Reports per-episode and mean ``mean_return``,
+``mean_forward_velocity_mps``, ``mean_episode_length``, ``lateral_drift_per_m``
+(sideways metres per metre walked, both in the start frame: a heading bias shows here even
+when every box is avoided), ``falls``, ``collisions`` (boxes the body or head touched, per
 episode, summed), ``foot_collisions`` (boxes only a foot touched), ``energy_j`` (servo
 mechanical energy per episode).
 """
@@ -52,8 +57,8 @@ class EvalConfig:
     zero_residual: bool = False
     """Run the prior alone (action 0): the imitation model or expert without PPO."""
     reflex: bool = False
-    """Run the prior with the scripted obstacle reflex steering it (``envs.reflex``) and
-    no PPO: the demonstration the warm start clones (a baseline)."""
+    """Run the prior steered by the privileged teacher (the obstacle reflex on a depth
+    image, ``PiDogEnv.teacher_action``) and no PPO: what the warm start clones."""
 
 
 def load_any(path: Path):
@@ -65,12 +70,15 @@ def load_any(path: Path):
         return (lambda obs: policy.predict(obs, deterministic=True)[0]), env_cfg
     if not path.is_file():
         raise FileNotFoundError(f"model not found: {path}")
+    if path.suffix.lower() == ".onnx":
+        raise ValueError(f"{path}: evaluate runs a stage 3 .zip or .pth (an .onnx: nn_controller)")
     from stable_baselines3 import PPO
 
     try:
         model = PPO.load(path, device="cpu")
     except Exception as exc:  # noqa: BLE001 - an unreadable file is the user's error
-        raise ValueError(f"{path}: not a stage 3 model ({type(exc).__name__}: {exc})") from None
+        why = (str(exc).strip().splitlines() or [""])[0]
+        raise ValueError(f"{path}: not a stage 3 model ({type(exc).__name__}: {why})") from None
     stored = getattr(model, "pidog_env_config", None)
     if stored is None:
         raise ValueError(f"{path}: no PiDog env settings inside (not from train_rl_vision)")
@@ -106,14 +114,13 @@ def prepare(cfg: EvalConfig):
         from pidog_gaits.envs.warm_start import can_warm_start
 
         if not can_warm_start(env_cfg):
-            raise ValueError("--reflex needs a steering policy with the depth camera and boxes")
+            raise ValueError("--reflex needs a steering policy with a camera and boxes")
     return predict, env_cfg
 
 
 def evaluate(cfg: EvalConfig, prepared=None) -> dict:
     """Run the episodes; returns the means, the per-episode rows and the settings."""
     from pidog_gaits.envs.pidog_env import PiDogEnv
-    from pidog_gaits.envs.reflex import reflex_action
 
     predict, env_cfg = prepared or prepare(cfg)
     env = PiDogEnv(env_cfg)
@@ -130,7 +137,7 @@ def evaluate(cfg: EvalConfig, prepared=None) -> dict:
             zero = np.zeros(env.action_space.shape, dtype=np.float32)
             while True:
                 if cfg.reflex:
-                    action = reflex_action(obs)
+                    action = env.teacher_action()
                 else:
                     action = zero if cfg.zero_residual else predict(obs)
                 obs, _, terminated, truncated, info = env.step(action)
@@ -175,6 +182,10 @@ def evaluate(cfg: EvalConfig, prepared=None) -> dict:
         "mean_forward_velocity_mps": mean("mean_forward_velocity_mps"),
         "mean_distance_m": mean("distance_m"),
         "mean_episode_length": mean("length"),
+        "lateral_drift_per_m": float(
+            np.sum([abs(r["lateral_m"]) for r in rows])
+            / max(np.sum([abs(r["distance_m"]) for r in rows]), 1e-9)
+        ),
         "falls": int(sum(r["fell"] for r in rows)),
         "collisions": int(sum(r["collisions"] for r in rows)),
         "foot_collisions": int(sum(r["foot_collisions"] for r in rows)),

@@ -7,6 +7,7 @@ report.html and final_model/README.md show the very figures of ``rl_model/eval.j
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -56,6 +57,10 @@ class Experiment:
     history_units: str = ""
     """What the imitation losses measure (history.json's ``loss_units``)."""
     evaluation: dict[str, Any] = field(default_factory=dict)
+    policy_vision: str | None = None
+    """The deployed actor's camera (``rl_model/rl_config.json``): rgb, depth or none."""
+    policy_joint_readings: str | None = None
+    """What the actor reads for its joints: commanded (PiDog) or measured."""
 
     @property
     def name(self) -> str:
@@ -134,6 +139,12 @@ def load(root: str | Path) -> Experiment:
         raw = json.loads(history.read_text())
         exp.history = _scalar_lists(raw)
         exp.history_units = str(raw.get("loss_units", ""))
+    rl_config = root / "rl_model" / "rl_config.json"
+    if rl_config.is_file():
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            env = json.loads(rl_config.read_text())["env"]
+            exp.policy_vision = str(env.get("vision", "none"))
+            exp.policy_joint_readings = str(env.get("joint_readings", "measured"))
     evaluation = root / "rl_model" / "eval.json"
     if evaluation.is_file():
         exp.evaluation = json.loads(evaluation.read_text())

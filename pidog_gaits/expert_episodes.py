@@ -72,7 +72,13 @@ def run_episode(task: EpisodeTask) -> EpisodeResult:
     The observation of step k is read before the command of step k is sent, the order the
     RL env uses: the policy sees the state, then acts.
     """
-    from pidog_gaits.envs.observations import PROPRIO_DIM, flatten, read_parts
+    from pidog_gaits.envs.observations import (
+        PROPRIO_DIM,
+        TARGET_HISTORY,
+        flatten,
+        push_history,
+        read_parts,
+    )
     from pidog_gaits.sim.physics import PiDogSim
     from pidog_gaits.sim.rollout import ramp_weight, stand_targets
     from pidog_gaits.sim.sensors import Sensors
@@ -85,6 +91,7 @@ def run_episode(task: EpisodeTask) -> EpisodeResult:
     sim.reset(joint_targets_rad=start, yaw_rad=task.start_yaw_rad, settle_s=0.1)
     rng = np.random.default_rng(task.seed)
     sensors = Sensors(sim, rng, noise_scale=task.params.sensor_noise_scale)
+    sensors.reset_attitude()
 
     gait = dataclasses.replace(GAITS[task.gait], turn=task.turn)
     steps = round(task.seconds / specs.CONTROL_DT_S)
@@ -98,15 +105,17 @@ def run_episode(task: EpisodeTask) -> EpisodeResult:
     sitting = gait.family == "sit"
 
     obs, times = [], []
-    last_action = stand
+    history = np.tile(stand, (TARGET_HISTORY, 1))  # commanded targets, newest first
     for k in range(steps):
         w = ramp_weight(sim.time_s)
         action = targets[k] if w >= 1.0 else w * targets[k] + (1.0 - w) * stand
         if record[k]:
-            obs.append(flatten(read_parts(sensors, last_action, command, phases[k])))
+            obs.append(flatten(read_parts(sensors, history, command, phases[k])))
             times.append(sim.time_s)
+        else:
+            sensors.imu()  # the robot's attitude filter runs every step, recorded or not
         sim.step(action)
-        last_action = action
+        push_history(history, action)
         if sim.fallen(allow_body_contact=sitting):
             return EpisodeResult(task, True, {})
     idx = np.flatnonzero(record)

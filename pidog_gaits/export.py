@@ -24,6 +24,7 @@ import json
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -31,8 +32,16 @@ import typer
 from torch import nn
 
 from pidog_gaits import results
+from pidog_gaits.gaits import steering
+from pidog_gaits.gaits.steering import (
+    TURN_KNOTS,  # the graph's ``steering`` flag shadows the module
+)
 from pidog_gaits.robot import specs
+from pidog_gaits.runtime import DeployPolicy
 from pidog_gaits.runtime.onnx_policy import FORMAT_VERSION, METADATA_KEY, ModelLoadError
+
+if TYPE_CHECKING:
+    from pidog_gaits.runtime.ppo_policy import TorchPpoPolicy
 
 OPSET = 17
 VERIFY_STEPS = 200
@@ -105,6 +114,97 @@ def export_imitation(model, ckpt: dict, out: Path, source: str) -> dict:
     return info
 
 
+# ---------------------------------------------------------------------- PPO
+class _PpoGraph(nn.Module):
+    """Observation parts (+ gait input and prior state) -> action (+ prior targets, state).
+
+    With steering, the prior runs on a batch of the three knot turns and the graph blends
+    them with the action's ``steer`` (``gaits.steering``), so ``prior_targets_rad`` is
+    the steered prior and the caller only adds the residual.
+    """
+
+    def __init__(self, policy, keys: list[str], prior_model=None, steering: bool = False):
+        super().__init__()
+        self.policy = policy
+        self.keys = keys
+        self.prior_model = prior_model
+        self.recurrent = bool(prior_model is not None and prior_model.recurrent)
+        self.steering = steering
+        self.register_buffer("knots", torch.tensor(TURN_KNOTS, dtype=torch.float32))
+
+    def forward(self, *inputs):
+        n = len(self.keys)
+        obs = dict(zip(self.keys, inputs[:n], strict=True))
+        # SB3's own deterministic path: preprocess (image / 255), features, mean action.
+        action = self.policy.get_distribution(obs).get_actions(deterministic=True)
+        action = torch.clamp(action, -1.0, 1.0)
+        if self.prior_model is None:
+            return action
+        rows = inputs[n].view(1, 4)
+        if self.steering:  # the gait input at each knot turn, one row each
+            rows = rows.repeat(3, 1)
+            rows = torch.cat([rows[:, :2], self.knots.view(3, 1), rows[:, 3:]], dim=1)
+        if self.recurrent:
+            state = (inputs[n + 1], inputs[n + 2])
+            out, (h, c) = self.prior_model(rows.view(-1, 1, 4), state)
+            out = out.view(-1, specs.NUM_JOINTS)
+        else:
+            out = self.prior_model(rows)[0]
+        if self.steering:  # gaits.steering.knot_weights, in torch
+            turn = torch.clamp(inputs[n][0, 2] + action[0, specs.NUM_JOINTS], -1.0, 1.0)
+            weights = torch.stack([torch.relu(-turn), 1.0 - torch.abs(turn), torch.relu(turn)])
+            out = weights.view(1, 3) @ out
+        return (action, out, h, c) if self.recurrent else (action, out)
+
+
+def export_ppo(policy: TorchPpoPolicy, out: Path, source: str) -> dict:
+    """Write ``policy`` (and its imitation prior) to ``out``; returns the metadata."""
+    space = policy.policy.observation_space.spaces
+    args: list[torch.Tensor] = []
+    for key in policy.obs_keys:
+        box = space[key]
+        dtype = torch.uint8 if key == "image" else torch.float32
+        args.append(torch.zeros((1, *box.shape), dtype=dtype))
+    inputs = list(policy.obs_keys)
+    outputs = ["action"]
+    state: list[dict] = []
+    if policy.prior_model is not None:
+        model = policy.prior_model
+        args.append(torch.zeros(1, 4))
+        inputs.append("gait_input")
+        outputs.append("prior_targets_rad")
+        if model.recurrent:
+            batch = len(steering.TURN_KNOTS) if policy.steering else 1
+            shape = lstm_state_shape(model, batch)
+            args += [torch.zeros(shape), torch.zeros(shape)]
+            inputs += ["h_in", "c_in"]
+            outputs += ["h_out", "c_out"]
+            state = imitation_state_spec(model, batch)
+    env = policy.env_config
+    info = {
+        "format": FORMAT_VERSION,
+        "kind": "ppo",
+        "arch": "ppo",
+        "joint_names": list(specs.JOINT_NAMES),
+        "control_dt_s": policy.control_dt_s,
+        "obs_keys": list(policy.obs_keys),
+        "signals": list(policy.signals),
+        "obs_bounds": {k: (lo.tolist(), hi.tolist()) for k, (lo, hi) in policy.bounds.items()},
+        "image": policy.image,
+        "image_size_px": list(policy.image_size_px),
+        "prior": policy.prior,
+        "prior_arch": getattr(policy.prior_model, "arch", None),
+        "action_scale_rad": policy.scale.tolist(),
+        "steering": policy.steering,
+        "state": state,
+        "env": env.as_dict(),
+        "source": source,
+    }
+    graph = _PpoGraph(policy.policy, policy.obs_keys, policy.prior_model, policy.steering)
+    write_onnx(graph, tuple(args), inputs, outputs, out, info)
+    return info
+
+
 # ---------------------------------------------------------------------- writing
 def write_onnx(module: nn.Module, args: tuple, inputs, outputs, out: Path, info: dict) -> None:
     """Trace ``module`` to ``out`` (one file, weights inside) with ``info`` as metadata."""
@@ -144,7 +244,7 @@ def export_onnx(model_path: str | Path, out: str | Path, pretrained: str | None 
     if not model_path.is_file():
         raise FileNotFoundError(f"model file not found: {model_path}")
     if model_path.suffix.lower() == ".zip":
-        from pidog_gaits.runtime.ppo_policy import TorchPpoPolicy, export_ppo
+        from pidog_gaits.runtime.ppo_policy import TorchPpoPolicy
 
         policy = TorchPpoPolicy.from_zip(model_path, pretrained)
         return export_ppo(policy, out, model_path.name)
@@ -159,12 +259,25 @@ def export_onnx(model_path: str | Path, out: str | Path, pretrained: str | None 
         except ValueError as exc:
             raise ModelLoadError(str(exc)) from None
         return export_imitation(model, ckpt, out, model_path.name)
-    from pidog_gaits.runtime.ppo_policy import TorchPpoPolicy, export_ppo, is_ppo_checkpoint
+    from pidog_gaits.runtime.ppo_policy import TorchPpoPolicy, is_ppo_checkpoint
 
     if is_ppo_checkpoint(ckpt):
         policy = TorchPpoPolicy.from_checkpoint(ckpt, model_path, pretrained)
         return export_ppo(policy, out, model_path.name)
     raise ModelLoadError(f"{model_path} is neither an imitation model nor a PPO policy")
+
+
+def load_exported(model_path: str | Path, pretrained: str | None = None) -> DeployPolicy:
+    """``model_path`` (``.pth``/``.zip``) exported to a temporary ONNX file and loaded with
+    onnxruntime: the graph the robot would run (``nn_controller --engine onnx``)."""
+    import tempfile
+
+    from pidog_gaits.runtime.onnx_policy import load_onnx_policy
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "model.onnx"
+        export_onnx(model_path, out, pretrained)
+        return load_onnx_policy(out)  # the session holds the graph in memory
 
 
 # ---------------------------------------------------------------------- verification

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import ClassVar
@@ -293,6 +294,14 @@ def save_checkpoint(model: GaitModel, path: str | Path, training: dict | None = 
         raise
 
 
+def torch_load_error(exc: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in a few words."""
+    match = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+    if match:
+        return f"it pickles the Python object {match.group(1)}, which is never loaded"
+    return f"corrupt, truncated or not a PyTorch file: {type(exc).__name__}"
+
+
 def load_checkpoint(path: str | Path) -> tuple[GaitModel, dict]:
     """``(model in eval mode on CPU, checkpoint dict)``.
 
@@ -305,9 +314,16 @@ def load_checkpoint(path: str | Path) -> tuple[GaitModel, dict]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(f"{path} is not a pidog-gaits model file ({type(exc).__name__})") from None
+        raise ValueError(
+            f"{path} is not a pidog-gaits model file ({torch_load_error(exc)})"
+        ) from None
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in CHECKPOINT_KEYS):
         raise ValueError(f"{path} is not a pidog-gaits model file (needs {CHECKPOINT_KEYS})")
+    if ckpt["arch"] not in ARCHS:
+        raise ValueError(
+            f"{path} is not an imitation model (arch {ckpt['arch']!r}; "
+            f"expected one of {', '.join(ARCHS)})"
+        )
     if list(ckpt["joint_names"]) != list(JOINT_NAMES):
         raise ValueError(f"{path} was trained for another joint order")
     try:

@@ -31,6 +31,18 @@ from pidog_gaits.robot import specs
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 
 
+def _load(model: str, engine: str, pretrained: str | None):
+    """``runtime.load_policy``; ``--engine onnx`` on a ``.pth``/``.zip`` exports it first
+    (``export`` needs PyTorch, so it is imported only then)."""
+    from pidog_gaits.runtime import load_policy
+
+    if engine == "onnx" and Path(model).suffix.lower() in (".pth", ".pt", ".zip"):
+        from pidog_gaits.export import load_exported
+
+        return load_exported(model, pretrained)
+    return load_policy(model, engine, pretrained)
+
+
 def _fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
@@ -72,7 +84,7 @@ def controller(
 ) -> None:
     """Run MODEL on a backend and report what it did."""
     from pidog_gaits.gaits.library import get_gait
-    from pidog_gaits.runtime import ModelLoadError, load_policy
+    from pidog_gaits.runtime import ModelLoadError
     from pidog_gaits.runtime.base import gait_with
     from pidog_gaits.runtime.loop import LoopConfig, run_controller
 
@@ -87,7 +99,7 @@ def controller(
             max_tilt_rad=math.radians(max_tilt_deg),
             max_overruns=max_overruns,
         ).validate()
-        policy = load_policy(model, engine, str(pretrained) if pretrained else None)
+        policy = _load(model, engine, str(pretrained) if pretrained else None)
     except (ValueError, FileNotFoundError, ModelLoadError) as exc:
         _fail(str(exc))
     if rate is not None and rate <= 0:
@@ -172,6 +184,7 @@ def _pidog_kwargs(policy, dry_run: bool) -> dict:
         "config": PidogConfig(dry_run=dry_run),
         "image": policy.image,
         "image_size_px": policy.image_size_px,
+        "signals": tuple(getattr(policy, "signals", ())),
     }
 
 

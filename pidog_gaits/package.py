@@ -32,12 +32,27 @@ def rel(exp: Experiment, path: Path) -> str:
 
 def robot_caveat(exp: Experiment) -> str:
     """Why this model may not run on the real robot as it is, or ''."""
-    if exp.settings.get("VISION") == "depth":
+    from pidog_gaits.envs.observations import runs_on_pidog
+
+    vision = exp.policy_vision or exp.settings.get("VISION", "rgb")
+    why = runs_on_pidog(vision, exp.policy_joint_readings or "commanded")
+    if why:
         return (
-            ". NOTE: this policy sees a depth image, which PiDog's colour camera cannot give;"
-            " for the robot, train with VISION=rgb or VISION=none"
+            f". NOTE: this policy will be refused on PiDog: {why}; for the robot, train"
+            " with the defaults (VISION=rgb, commanded joints)"
         )
     return ""
+
+
+def robot_signals(exp: Experiment) -> list[str]:
+    """One line per input the deployed actor reads (what the robot must supply)."""
+    from pidog_gaits.envs.observations import policy_inputs
+
+    if exp.policy_vision is None:
+        return ["(no rl_model/rl_config.json)"]
+    rows = policy_inputs(exp.policy_vision, exp.policy_joint_readings or "commanded")
+    width = max(len(k) for k, _ in rows)
+    return [f"{k.ljust(width)}  {what}" for k, what in rows]
 
 
 def next_commands(exp: Experiment) -> list[tuple[str, str]]:
@@ -116,6 +131,11 @@ def summary_text(exp: Experiment) -> str:
         )
     else:
         lines.append("  (no imitation_model/history.json)")
+    lines += ["", "Robot signals the deployed policy reads (final_model.onnx's inputs)"]
+    lines += [f"  {row}" for row in robot_signals(exp)]
+    caveat = robot_caveat(exp)
+    if caveat:
+        lines.append(f"  {caveat[2:]}")
     lines += ["", f"RL evaluation (rl_model/eval.json, {EVAL_QUALITY} physics)"]
     scalars = exp.eval_scalars()
     if scalars:
@@ -156,15 +176,25 @@ def model_readme(exp: Experiment) -> str:
     figures = "\n".join(f"| {k} | {fmt_value(v)} |" for k, v in scalars.items()) or "| - | - |"
     best = exp.best_val_loss
     commands = "\n\n".join(f"{what}:\n\n```bash\n{cmd}\n```" for what, cmd in next_commands(exp))
+    signals = "\n".join(robot_signals(exp))
+    caveat = f"\n**Not for the robot**: {robot_caveat(exp)[8:]}.\n" if robot_caveat(exp) else ""
     return f"""# PiDog walking policy: {exp.name}
 
 A PPO policy (Stable-Baselines3) for the SunFounder PiDog, trained in MuJoCo by
-pidog-gaits. Each 20 ms (50 Hz) it reads the robot's sensors (IMU, ultrasonic range,
-joint angles and speeds, its last action, the speed/turn command, the gait phase and
-the head camera as `{s.get("VISION", "?")}`) and outputs 12 joint targets in radians,
-in the PiDog library's joint order: a bounded residual on the imitation model's gait,
-which a 13th output, `steer`, bends left or right round obstacles (the ONNX graph applies
-it: its `prior_targets_rad` output is already steered).
+pidog-gaits. Each 20 ms (50 Hz) it reads the robot's own signals (below) and outputs 12
+joint targets in radians, in the PiDog library's joint order: a bounded residual on the
+imitation model's gait, which a 13th output, `steer`, bends left or right round obstacles
+(the ONNX graph applies it: its `prior_targets_rad` output is already steered). During
+training a critic also saw the simulator's truth (joint states, body velocity, where the
+boxes were); it is not in these files' deployable graph, which takes only the robot's
+signals.
+
+## Robot signals it reads
+
+```
+{signals}
+```
+{caveat}
 
 How it was made: {s.get("DATA_COLLECTION_DURATION", "?")} s of each expert gait recorded
 (stage 1), a `{s.get("IMITATION_MODEL", "?")}` imitation network trained

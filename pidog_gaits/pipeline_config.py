@@ -57,14 +57,17 @@ class PipelineConfig:
     """Stage 3: PPO environment steps in all (50 Hz control steps)."""
     rl_parallel_envs: int = 4
     rl_checkpoint_every: int = 25_000
+    rl_warm_start_steps: int = 20_000
+    """Stage 3: teacher demonstrations cloned into the actor before PPO (0: none)."""
     """Stage 3: steps between checkpoints (the most a crash loses; ``--resume`` starts there)."""
-    vision: str = "depth"
-    """Head camera in the RL observation: ``depth``, ``rgb`` or ``none``."""
+    vision: str = "rgb"
+    """Head camera in the actor's observation: ``rgb`` (PiDog's colour camera), ``depth``
+    (simulator only) or ``none``."""
     reward_profile: str = "balanced"
     """Stage 3 reward weights: a profile name in ``envs/reward_profiles.yaml`` or a YAML path."""
     physics_quality: str = "medium"
     """Physics preset of stage 3's training (evaluation always uses ``production``)."""
-    eval_episodes: int = 10
+    eval_episodes: int = 20
     """Episodes of the final evaluation (production physics)."""
     device: str = "auto"
     """``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda``."""
@@ -191,10 +194,16 @@ SETTINGS: tuple[Setting, ...] = (
         "PPO steps between checkpoints: the most a crash loses (stage 3)",
     ),
     Setting(
+        "RL_WARM_START_STEPS",
+        "rl_warm_start_steps",
+        _number(int, 0),
+        "teacher demonstrations cloned into the actor before PPO, 0 for none (stage 3)",
+    ),
+    Setting(
         "VISION",
         "vision",
-        _choice("depth", "rgb", "none"),
-        "head camera in the observation: depth, rgb, none (stage 3)",
+        _choice("rgb", "depth", "none"),
+        "the policy's camera: rgb (PiDog's), depth (simulator only), none (stage 3)",
     ),
     Setting(
         "REWARD_PROFILE",
@@ -234,6 +243,7 @@ PRESETS: dict[str, dict[str, str]] = {
         "RL_TIMESTEPS": "2048",
         "RL_PARALLEL_ENVS": "2",
         "RL_CHECKPOINT_EVERY": "1024",
+        "RL_WARM_START_STEPS": "1024",
         "PHYSICS_QUALITY": "fast",
         "EVAL_EPISODES": "2",
     },

@@ -130,7 +130,11 @@ def _rl_argv(root: Path, c: PipelineConfig) -> list[str]:
         quality=c.physics_quality,
         vision=c.vision,
         seed=c.seed,
-        **{"reward-profile": c.reward_profile, "checkpoint-every": c.rl_checkpoint_every},
+        **{
+            "reward-profile": c.reward_profile,
+            "checkpoint-every": c.rl_checkpoint_every,
+            "warm-start-steps": c.rl_warm_start_steps,
+        },
     )
     checkpoint = latest_checkpoint(root / "rl_model")
     if checkpoint is not None:

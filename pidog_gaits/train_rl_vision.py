@@ -1,14 +1,18 @@
-"""Stage 3: PPO on PiDog-v0 (camera, IMU, ultrasonic, encoders), from the imitation model.
+"""Stage 3: PPO on PiDog-v0 (colour camera, IMU, ultrasonic), from the imitation model.
 
     python3 -m pidog_gaits.train_rl_vision --pretrained IMITATION.pth --output DIR \\
-        --timesteps 200000 --envs 4 --device auto [--vision depth|rgb|none] [--seed N] \\
+        --timesteps 200000 --envs 4 --device auto [--vision rgb|depth|none] [--seed N] \\
         [--quality medium] [--reward-profile balanced|speed|stable|obstacle|FILE.yaml] \\
         [--resume DIR/checkpoints/rl_model_N_steps.zip]
 
 The policy outputs a bounded residual on the imitation model's joint targets for the gait
 the command picks (``envs/prior.py``); without ``--pretrained`` it trains on the scripted
-expert (``--prior expert``) or from scratch (``--prior none``). Reads the imitation
-model; writes into DIR:
+expert (``--prior expert``) or from scratch (``--prior none``). The actor sees only what
+PiDog has (``envs/observations.py``: colour camera, IMU, ultrasonic, its own commanded
+targets); the critic also sees the simulator's truth (``--critic privileged``,
+``envs/asymmetric.py``), and before PPO the actor is cloned from a privileged teacher,
+the depth-camera obstacle reflex (``envs/warm_start.py``). Reads the imitation model;
+writes into DIR:
 
     final_model.zip       SB3's own format (env config inside: ``model.pidog_env_config``)
     final_model.pth       policy weights, DESIGN.md contract (``envs/policy_file.py``)
@@ -40,6 +44,7 @@ from pathlib import Path  # noqa: E402
 import typer  # noqa: E402
 
 from pidog_gaits.envs import rewards  # noqa: E402
+from pidog_gaits.envs.asymmetric import CRITICS  # noqa: E402
 from pidog_gaits.envs.config import PRIORS, VISIONS, EnvConfig  # noqa: E402
 from pidog_gaits.sim.randomization import RandomizationRanges  # noqa: E402
 
@@ -75,7 +80,13 @@ class RLConfig:
     seed: int = 0
     quality: str = "medium"
     """Physics preset the training envs step."""
-    vision: str = "depth"
+    vision: str = "rgb"
+    """The actor's camera: ``rgb`` (PiDog's), ``depth`` (simulator only) or ``none``."""
+    joint_readings: str = "commanded"
+    """``commanded`` (PiDog: its servos report nothing) or ``measured`` (feedback servos)."""
+    critic: str = "privileged"
+    """``privileged``: the value function also sees the simulator's truth
+    (``envs.asymmetric``); ``symmetric``: only what the actor sees."""
     image_width_px: int = 32
     """Head camera width; 32x24 (half the 64x48 sensor) keeps PPO above 1,000 steps/s."""
     image_height_px: int = 24
@@ -111,8 +122,9 @@ class RLConfig:
     """Initial log std of ``steer``'s noise: exp(-1) = 0.37, wider than the residuals',
     since a steer the robot turns with is smoothed by the slow yaw (0.16 rad/s at 1)."""
     warm_start_steps: int = 20_000
-    """Reflex demonstrations (``envs.warm_start``) cloned into the actor before PPO when
-    it steers, sees depth and has boxes (0: off). Not counted in ``timesteps``."""
+    """Teacher demonstrations (the privileged depth reflex, ``envs.warm_start``) cloned
+    into the actor before PPO when it steers, has a camera and boxes (0: off). Not
+    counted in ``timesteps``."""
     warm_start_epochs: int = 10
     use_sde: bool = False
     """Generalized state-dependent exploration: noise held for ``sde_sample_freq`` steps."""
@@ -135,6 +147,7 @@ class RLConfig:
     def env_config(self) -> EnvConfig:
         return EnvConfig(
             vision=self.vision,
+            joint_readings=self.joint_readings,
             image_width_px=self.image_width_px,
             image_height_px=self.image_height_px,
             quality=self.quality,
@@ -192,7 +205,8 @@ def check_checkpoint_matches(checkpoint: Path, env_cfg: EnvConfig) -> None:
     try:
         data, _, _ = load_from_zip_file(checkpoint, load_data=True, device="cpu")
     except Exception as exc:  # noqa: BLE001 - an unreadable file is the user's error
-        raise ValueError(f"{checkpoint}: not an SB3 checkpoint ({exc})") from None
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"{checkpoint}: not an SB3 checkpoint ({why})") from None
     if data is None or data.get("observation_space") != observation_space(env_cfg):
         raise ValueError(
             f"{checkpoint}: its observations differ from this run's "
@@ -218,6 +232,8 @@ def validate(cfg: RLConfig) -> EnvConfig:
         raise ValueError(f"--pretrained conflicts with --prior {cfg.prior}")
     if cfg.vision not in VISIONS:
         raise ValueError(f"unknown --vision {cfg.vision!r}; choose one of {', '.join(VISIONS)}")
+    if cfg.critic not in CRITICS:
+        raise ValueError(f"unknown --critic {cfg.critic!r}; choose one of {', '.join(CRITICS)}")
     if cfg.pretrained:
         from pidog_gaits.envs.prior import load_imitation_controller
 
@@ -226,10 +242,10 @@ def validate(cfg: RLConfig) -> EnvConfig:
         resume = Path(cfg.resume)
         if not resume.is_file():
             raise FileNotFoundError(f"checkpoint not found: {resume}")
+        check_checkpoint_matches(resume, cfg.env_config())
         stats = vecnormalize_path(resume)
         if not stats.is_file():
             raise FileNotFoundError(f"normalization statistics not found next to it: {stats}")
-        check_checkpoint_matches(resume, cfg.env_config())
     if cfg.batch_size > cfg.n_steps * cfg.envs:
         raise ValueError("--batch-size exceeds one rollout (n_steps * envs)")
     resolve_device(cfg.device)
@@ -245,7 +261,7 @@ def train(cfg: RLConfig) -> dict:
     from stable_baselines3.common.utils import set_random_seed
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from pidog_gaits.envs.features import PiDogFeatures
+    from pidog_gaits.envs.asymmetric import PiDogActorCriticPolicy
     from pidog_gaits.envs.policy_file import save_policy
     from pidog_gaits.envs.training_log import (
         TrainingLogCallback,
@@ -272,9 +288,10 @@ def train(cfg: RLConfig) -> dict:
         "device": device,
         "torch_threads": cfg.threads,
     }
-    log.info("stage 3: PPO on PiDog-v0, %d steps, %d envs, %s physics, vision %s %dx%d",
-             cfg.timesteps, cfg.envs, env_cfg.quality, env_cfg.vision,
-             env_cfg.image_width_px, env_cfg.image_height_px)  # fmt: skip
+    log.info("stage 3: PPO on PiDog-v0, %d steps, %d envs, %s physics, vision %s %dx%d, "
+             "joints %s, critic %s", cfg.timesteps, cfg.envs, env_cfg.quality, env_cfg.vision,
+             env_cfg.image_width_px, env_cfg.image_height_px, env_cfg.joint_readings,
+             cfg.critic)  # fmt: skip
     log.info("prior: %s%s", env_cfg.prior, f" ({env_cfg.pretrained})" if env_cfg.pretrained else "")
     log.info("reward profile %s: %s", cfg.reward_profile, json.dumps(weights))
 
@@ -297,7 +314,7 @@ def train(cfg: RLConfig) -> dict:
     else:
         venv = VecNormalize(venv, norm_obs=False, norm_reward=True, gamma=cfg.gamma)
         model = PPO(
-            "MultiInputPolicy",
+            PiDogActorCriticPolicy,
             venv,
             n_steps=cfg.n_steps,
             batch_size=cfg.batch_size,
@@ -311,9 +328,9 @@ def train(cfg: RLConfig) -> dict:
             sde_sample_freq=cfg.sde_sample_freq,
             target_kl=cfg.target_kl,
             policy_kwargs={
-                "features_extractor_class": PiDogFeatures,
                 "net_arch": {"pi": list(cfg.net_arch), "vf": list(cfg.net_arch)},
                 "log_std_init": cfg.log_std_init,
+                "critic": cfg.critic,
             },
             tensorboard_log=str(out / "tensorboard"),
             seed=cfg.seed,
@@ -326,7 +343,7 @@ def train(cfg: RLConfig) -> dict:
         if cfg.warm_start_steps > 0 and can_warm_start(env_cfg):
             record["warm_start"] = warm_start_steering(
                 model.policy, env_cfg, cfg.warm_start_steps, cfg.envs, cfg.seed + 7919,
-                epochs=cfg.warm_start_epochs,
+                epochs=cfg.warm_start_epochs, vec_kind=vec_kind,
             )  # fmt: skip
     model.pidog_env_config = env_cfg.as_dict()  # saved inside every zip (SB3 keeps attributes)
     (out / "rl_config.json").write_text(json.dumps(record, indent=2) + "\n")
@@ -384,7 +401,15 @@ def cli(
     timesteps: int = typer.Option(200_000, help="Total environment steps."),
     envs: int = typer.Option(4, help="Parallel environments."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    vision: str = typer.Option("depth", help="Head camera: depth, rgb or none."),
+    vision: str = typer.Option(
+        "rgb", help="Actor's camera: rgb (PiDog's), depth (sim only), none."
+    ),
+    joint_readings: str = typer.Option(
+        "commanded", help="commanded (PiDog) or measured (feedback servos only)."
+    ),
+    critic: str = typer.Option(
+        "privileged", help="privileged (value function sees the sim's truth) or symmetric."
+    ),
     image_size: str = typer.Option("32x24", help="Camera image WIDTHxHEIGHT in pixels."),
     seed: int = typer.Option(0, help="Seed of every random source."),
     quality: str = typer.Option("medium", help="Physics preset for training."),
@@ -411,7 +436,7 @@ def cli(
     steering: bool = typer.Option(True, help="A 13th action that steers the prior gait."),
     steer_log_std_init: float = typer.Option(-1.0, help="Initial log std of the steer noise."),
     warm_start_steps: int = typer.Option(
-        20_000, help="Obstacle-reflex demonstrations cloned into the actor first (0: off)."
+        20_000, help="Teacher (privileged reflex) demonstrations cloned into the actor first."
     ),
     use_sde: bool = typer.Option(False, help="State-dependent exploration (gSDE)."),
     sde_sample_freq: int = typer.Option(8, help="Steps between gSDE noise draws."),
@@ -423,7 +448,7 @@ def cli(
     progress_bar: bool | None = typer.Option(None, help="Progress bar (default: on a terminal)."),
     json_out: str | None = typer.Option(None, "--json", help="Write the figures to PATH or -."),
 ) -> None:
-    """Stage 3: PPO with camera, IMU, ultrasonic and encoders, from the imitation model."""
+    """Stage 3: PPO with the colour camera, IMU and ultrasonic, from the imitation model."""
     from pidog_gaits.cli import fail
     from pidog_gaits.results import emit
 
@@ -444,6 +469,8 @@ def cli(
         seed=seed,
         quality=quality,
         vision=vision,
+        joint_readings=joint_readings,
+        critic=critic,
         image_width_px=width,
         image_height_px=height,
         obstacles=obstacles,

@@ -88,18 +88,16 @@ def ppo_policy(env_config, seed: int = 0, action_gain: float = 300.0, net=(32, 3
     """
     import numpy as np
     from gymnasium import spaces
-    from stable_baselines3.common.policies import MultiInputActorCriticPolicy
 
-    from pidog_gaits.envs.features import PiDogFeatures
+    from pidog_gaits.envs.asymmetric import PiDogActorCriticPolicy
     from pidog_gaits.envs.pidog_env import observation_space
 
     torch.manual_seed(seed)
-    policy = MultiInputActorCriticPolicy(
+    policy = PiDogActorCriticPolicy(
         observation_space(env_config),
         spaces.Box(-1.0, 1.0, (env_config.action_dim(),), dtype=np.float32),
         lr_schedule=lambda _: 0.0,
         net_arch={"pi": list(net), "vf": list(net)},
-        features_extractor_class=PiDogFeatures,
         log_std_init=-1.0,
     )
     with torch.no_grad():

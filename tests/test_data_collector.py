@@ -12,7 +12,7 @@ import pytest
 
 from pidog_gaits import data_collector as dc
 from pidog_gaits import expert_episodes as ee
-from pidog_gaits.envs.observations import OBS_PARTS, PROPRIO_DIM
+from pidog_gaits.envs.observations import PROPRIO_DIM, ROBOT_PARTS
 from pidog_gaits.gaits.library import GAITS, expert_targets
 from pidog_gaits.robot import specs
 from pidog_gaits.sim.rollout import RAMP_S
@@ -22,7 +22,7 @@ SMALL = dict(quality="fast", duration_s=3.0, episode_s=1.5, burst_steps=10, burs
 
 def _slice(part):
     start = 0
-    for name, size in OBS_PARTS.items():
+    for name, size in ROBOT_PARTS.items():
         if name == part:
             return slice(start, start + size)
         start += size
@@ -45,7 +45,7 @@ def test_file_has_the_design_fields_and_shapes(small_data):
     assert n > 100
     assert a["inputs"].shape == (n, 4) and a["inputs"].dtype == np.float32
     assert a["targets"].shape == (n, 12) and a["targets"].dtype == np.float32
-    assert a["observations"].shape == (n, PROPRIO_DIM) == (n, 49)
+    assert a["observations"].shape == (n, PROPRIO_DIM) == (n, 49)  # 8+1+36+2+2
     for key in ("episode", "time_s", "gait", "step"):
         assert a[key].shape == (n,)
     meta = json.loads(str(a["meta"]))
@@ -93,13 +93,13 @@ def test_observations_are_the_rl_vector(small_data):
     np.testing.assert_allclose(obs[:, _slice("phase")][:, 1], np.cos(phase), atol=1e-5)
     commands = np.array([g["command"] for g in meta["gaits"]])[a["gait"]]
     np.testing.assert_allclose(obs[:, _slice("command")], commands, atol=1e-6)
-    # Within a burst, the last action is the previous sample's target (ramp is over).
+    # Within a burst, the newest commanded target is the previous sample's (ramp is over).
     same = (np.diff(a["episode"]) == 0) & (np.diff(a["step"]) == 1)
     np.testing.assert_allclose(
-        obs[1:][same][:, _slice("last_action")], a["targets"][:-1][same], atol=1e-6
+        obs[1:][same][:, _slice("targets")][:, :12], a["targets"][:-1][same], atol=1e-6
     )
     sonar = obs[:, _slice("sonar")]
-    assert ((sonar >= 0.02) & (sonar <= 4.0)).all()
+    assert (((sonar >= 0.02) & (sonar <= 4.0)) | (sonar == -1.0)).all()
     roll_pitch = obs[:, _slice("imu")][:, 6:8]
     sitting = a["gait"] == list(GAITS).index("sit")
     assert np.abs(roll_pitch[~sitting]).max() < 0.3  # the expert stays level

@@ -43,16 +43,66 @@ def test_rgb_image_is_a_uint8_camera_frame():
     env.close()
 
 
-def test_observation_parts_are_stage_1s():
-    from pidog_gaits.envs.observations import OBS_PARTS
+def test_observation_groups_are_the_robots_then_the_critics():
+    from pidog_gaits.envs.observations import PRIVILEGED_DIM, ROBOT_PARTS, policy_parts
 
     env = PiDogEnv(fast_config(vision="depth"))
     obs, _ = env.reset(seed=0)
-    assert set(obs) == {"image", *OBS_PARTS}
-    for key, size in OBS_PARTS.items():
+    assert set(obs) == {"image", *ROBOT_PARTS, "privileged"}
+    assert "joints" not in obs  # PiDog's servos report nothing: not in the default actor
+    for key, size in ROBOT_PARTS.items():
         assert obs[key].shape == (size,)
+    assert obs["privileged"].shape == (PRIVILEGED_DIM,)
     np.testing.assert_allclose(obs["command"], GAITS["trot_forward"].command)
     np.testing.assert_allclose(obs["phase"], [0.0, 1.0], atol=1e-6)
+    measured = PiDogEnv(fast_config(vision="none", joint_readings="measured"))
+    obs_m, _ = measured.reset(seed=0)
+    assert list(policy_parts("measured")) == [k for k in obs_m if k != "privileged"]
+    assert obs_m["joints"].shape == (24,)
+    with pytest.raises(ValueError, match="joint_readings"):
+        fast_config(joint_readings="encoders").validate()
+    env.close()
+
+
+def test_targets_are_the_commanded_history_newest_first():
+    env = PiDogEnv(fast_config(vision="none", randomization=NOMINAL))
+    obs, _ = env.reset(seed=0)
+    sent = [env.prior.targets[0]] * 3
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        action = rng.uniform(-1, 1, 13).astype(np.float32)
+        expected = env.targets_for(action)
+        obs, *_ = env.step(action)
+        sent.insert(0, expected)
+        np.testing.assert_allclose(obs["targets"], np.concatenate(sent[:3]), atol=1e-6)
+
+
+def test_privileged_part_holds_the_truth_about_boxes_and_domain():
+    from pidog_gaits.envs.observations import PRIVILEGED_TERMS
+
+    env = PiDogEnv(fast_config(vision="none", randomization=NOMINAL, random_heading=False))
+    obs, _ = env.reset(seed=0, options={"obstacles": [(0.8, 0.2, 0.05, 0.06)], "yaw_rad": 0.5})
+    offsets = np.cumsum([0, *PRIVILEGED_TERMS.values()])
+    term = dict(zip(PRIVILEGED_TERMS, zip(offsets[:-1], offsets[1:], strict=True), strict=True))
+    lo, hi = term["boxes_m"]
+    boxes = obs["privileged"][lo:hi].reshape(-1, 3)
+    # Placed 0.8 m ahead and 0.2 m left of the start, which the body has not left yet.
+    assert boxes[0] == pytest.approx([0.8, 0.2, 0.05], abs=0.03)
+    assert boxes[1][0] == pytest.approx(4.0)  # absent boxes read as far ahead
+    lo, hi = term["domain"]
+    assert obs["privileged"][lo:hi] == pytest.approx([1, 1, 1, 1, specs.DEFAULT_LATENCY_S, 1])
+
+
+def test_sonar_reads_minus_one_without_an_echo():
+    env = PiDogEnv(fast_config(vision="none", num_obstacles=0, randomization=NOMINAL))
+    env.reset(seed=0)
+    readings = []
+    for _ in range(100):
+        obs, *_ = env.step(ZERO)
+        readings.append(float(obs["sonar"][0]))
+    readings = np.array(readings)
+    assert set(np.unique(readings[readings < 0.0])) <= {specs.ULTRASONIC_NO_ECHO}
+    assert (readings == specs.ULTRASONIC_NO_ECHO).any()  # the library's -1 reaches the policy
 
 
 def test_reset_really_resets():
@@ -127,7 +177,7 @@ def test_gait_prior_is_chosen_from_the_command():
     assert gait_for_command(np.array([0.33, 0.0])).name == "trot_forward"
     assert gait_for_command(np.array([0.06, 0.0])).name == "walk_forward"
     assert gait_for_command(np.array([-0.07, 0.0])).name == "walk_backward"
-    assert gait_for_command(np.array([0.02, 0.05])).name == "turn_left"
+    assert gait_for_command(np.array([0.03, 0.12])).name == "turn_left"
     assert gait_for_command(np.array([0.0, 0.0])).name == "stand"
     env = PiDogEnv(fast_config(vision="none", command_gaits=("walk_forward",)))
     _, info = env.reset(seed=0)

@@ -11,6 +11,7 @@ from pidog_gaits.envs import rewards
 from pidog_gaits.envs.config import EnvConfig
 from pidog_gaits.envs.pidog_env import BODY_FRONT_M, PiDogEnv
 from pidog_gaits.robot import specs
+from pidog_gaits.robot.imu import AttitudeFilter
 from pidog_gaits.sim.physics import PiDogSim
 from pidog_gaits.sim.sensors import Sensors
 
@@ -61,18 +62,15 @@ def reference_readings(sim: PiDogSim, rng: np.random.Generator, scale: float) ->
     sd = sim.data.sensordata
     sensors = Sensors(sim, rng)
     a, g = sensors._accel_adr, sensors._gyro_adr
-    r = sim.body_rotation
-    roll, pitch = math.atan2(r[2, 1], r[2, 2]), -math.asin(max(-1.0, min(1.0, r[2, 0])))
-    imu = np.concatenate(
-        [
-            sd[a : a + 3] + noise("accel_mps2", 3),
-            sd[g : g + 3] + noise("gyro_radps", 3),
-            np.array([roll, pitch]) + noise("orientation_rad", 2),
-        ]
-    )
+    accel = sd[a : a + 3] + noise("accel_mps2", 3)
+    gyro = sd[g : g + 3] + noise("gyro_radps", 3)
+    roll, pitch = AttitudeFilter().update(accel, gyro, -1.0)  # a first reading: gravity's
+    imu = np.concatenate([accel, gyro, [roll, pitch]])
     sonar_true = sensors.ultrasonic_true_m()
-    sonar = specs.ULTRASONIC_MAX_RANGE_M
-    if sonar_true < specs.ULTRASONIC_MAX_RANGE_M:
+    sonar = specs.ULTRASONIC_NO_ECHO
+    in_range = sonar_true < specs.ULTRASONIC_MAX_RANGE_M
+    missed = in_range and scale > 0 and rng.random() < specs.ULTRASONIC_MISS_PROB
+    if in_range and not missed:
         reading = sonar_true + float(noise("ultrasonic_m", ()))
         sonar = float(np.clip(reading, specs.ULTRASONIC_MIN_RANGE_M, specs.ULTRASONIC_MAX_RANGE_M))
     joints = np.concatenate(

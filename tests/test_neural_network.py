@@ -124,7 +124,7 @@ def test_bad_files_are_value_errors(tmp_path):
         (garbage, "not a pidog-gaits model file"),
         (pickled, "not a pidog-gaits model file"),
         (partial, "needs"),
-        (unknown, "unknown model 'transformer'"),
+        (unknown, "not an imitation model \\(arch 'transformer'"),
         (reordered, "another joint order"),
         (mismatch, "bad model file"),
     ]:

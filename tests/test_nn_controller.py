@@ -18,7 +18,7 @@ from _deploy_models import one_torch_thread, ppo_policy, save, save_ppo_pth, tra
 from pidog_gaits.backends.safety import SafetyConfig
 from pidog_gaits.backends.sim import SimBackend
 from pidog_gaits.envs.config import EnvConfig
-from pidog_gaits.export import export_onnx
+from pidog_gaits.export import export_onnx, load_exported
 from pidog_gaits.gaits.library import get_gait
 from pidog_gaits.nn_controller import main
 from pidog_gaits.robot import specs
@@ -58,12 +58,15 @@ def _run(policy, gait="trot_forward", seconds=5.0, safety=None, **sim):
 
 
 def test_constants_shared_with_training():
-    from pidog_gaits.envs.observations import OBS_PARTS
+    from pidog_gaits.envs import observations
+    from pidog_gaits.runtime import observation as runtime_obs
     from pidog_gaits.sim import rollout
 
     assert RAMP_S == rollout.RAMP_S
     assert stand_targets() == pytest.approx(rollout.stand_targets(), abs=0)
-    assert tuple(OBS_PARTS) == PART_ORDER
+    assert tuple(observations.policy_parts("measured")) == PART_ORDER
+    assert [k for k in PART_ORDER if k != "joints"] == list(observations.ROBOT_PARTS)
+    assert runtime_obs.TARGET_HISTORY == observations.TARGET_HISTORY
 
 
 @pytest.mark.parametrize("gait", ["trot_forward", "walk_forward", "sit"])
@@ -111,7 +114,7 @@ def test_ppo_with_zero_residual_walks_like_its_prior(tmp_path):
     config = EnvConfig(vision="none", prior="expert")
     pth = save_ppo_pth(ppo_policy(config, action_gain=0.0), config, tmp_path / "ppo.pth")
     expert = _run(ExpertPolicy(), seconds=2.0)
-    for policy in (load_policy(pth), load_policy(pth, engine="onnx")):
+    for policy in (load_policy(pth), load_exported(pth)):
         figures = _run(policy, seconds=2.0)
         assert figures["policy_kind"] == "ppo"
         assert figures["distance_m"] == pytest.approx(expert["distance_m"], abs=1e-6)

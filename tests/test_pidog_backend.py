@@ -167,14 +167,14 @@ def test_roll_pitch_from_accel_matches_the_simulated_imu():
         sim.data.qpos[3:7] = quat
         mujoco.mj_kinematics(sim.model, sim.data)
         resting_accel = sim.body_rotation.T @ np.array([0.0, 0.0, 9.81])
-        expected = sensors.imu()[6:]
+        expected = sensors.true_roll_pitch_rad()
         assert roll_pitch_from_accel(resting_accel) == pytest.approx(tuple(expected), abs=1e-9)
         assert tuple(expected) == pytest.approx((roll, pitch), abs=1e-9)
 
 
 def test_sonar_cm_to_m():
     assert sonar_m_from_cm(57.0) == pytest.approx(0.57)
-    assert sonar_m_from_cm(-1.0) == specs.ULTRASONIC_MAX_RANGE_M  # no echo
+    assert sonar_m_from_cm(-1.0) == specs.ULTRASONIC_NO_ECHO  # no echo: the policy sees -1
     assert sonar_m_from_cm(1.0) == specs.ULTRASONIC_MIN_RANGE_M
     assert sonar_m_from_cm(900.0) == specs.ULTRASONIC_MAX_RANGE_M
 
@@ -244,7 +244,7 @@ def test_older_library_with_feet_names(monkeypatch):
     backend = PidogBackend()
     backend.command(stand_targets())
     assert calls and calls[0][0] == pytest.approx(to_library_deg(stand_targets())[0])
-    assert backend.read().sonar_m == specs.ULTRASONIC_MAX_RANGE_M
+    assert backend.read().sonar_m == specs.ULTRASONIC_NO_ECHO
 
 
 def test_missing_library_is_a_clear_error(monkeypatch):
@@ -256,6 +256,14 @@ def test_missing_library_is_a_clear_error(monkeypatch):
 def test_depth_policy_refused_on_the_robot(fake_pidog):
     with pytest.raises(BackendUnavailableError, match="depth"):
         PidogBackend(image="depth")
+
+
+def test_measured_joint_policy_refused_on_the_robot(fake_pidog):
+    with pytest.raises(BackendUnavailableError, match="measured joint angles"):
+        PidogBackend(signals=("imu", "sonar", "joints", "targets", "command", "phase"))
+    with pytest.raises(BackendUnavailableError, match="privileged"):
+        PidogBackend(signals=("imu", "privileged"))
+    PidogBackend(signals=("imu", "sonar", "targets", "command", "phase"))  # the default actor
 
 
 # ---------------------------------------------------------------------- safety in the loop
@@ -401,3 +409,283 @@ def test_dry_run_moves_nothing_and_prints_what_it_would_send(fake_pidog, capsys)
     assert len(lines) == 3  # frames 0, 5, 10 of 15
     assert "legs [" in lines[0] and "pitch" in lines[1] and "sonar 0.57 m" in lines[1]
     assert figures["frames_sent"] == 15 and figures["dry_run"] is True
+
+
+# ---------------------------------------------------------------------- the camera
+class StandInPicamera2:
+    """picamera2's ``Picamera2`` as the backend uses it, playing a script of frames.
+
+    ``script`` items: an ``(H, W, 3)`` array (returned as the capture), or an exception
+    instance (raised by the capture). After the script, ``after`` is played forever.
+    """
+
+    script: list = []
+    after = None
+    instances: list[StandInPicamera2] = []
+
+    def __init__(self) -> None:
+        self.config = None
+        self.started = False
+        self.captures = 0
+        self._script = list(StandInPicamera2.script)
+        StandInPicamera2.instances.append(self)
+
+    def create_video_configuration(self, main=None, **kwargs):
+        return {"main": dict(main or {}), **kwargs}
+
+    def configure(self, config) -> None:
+        self.config = config
+
+    def start(self) -> None:
+        self.started = True
+
+    def stop(self) -> None:
+        self.started = False
+
+    def capture_array(self, name: str = "main") -> np.ndarray:
+        self.captures += 1
+        item = self._script.pop(0) if self._script else StandInPicamera2.after
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+
+def _bgr_frame(level: int) -> np.ndarray:
+    """A 320x240 picamera2 RGB888 frame (B, G, R bytes): a gradient, red raised by ``level``."""
+    from pidog_gaits.robot.camera import CAMERA_CAPTURE_SIZE_PX
+
+    w, h = CAMERA_CAPTURE_SIZE_PX
+    frame = np.zeros((h, w, 3), dtype=np.uint8)
+    frame[..., 0] = np.linspace(0, 200, w, dtype=np.uint8)[None, :]  # blue
+    frame[..., 2] = level  # red
+    return frame
+
+
+@pytest.fixture
+def stand_in_camera(monkeypatch):
+    StandInPicamera2.instances.clear()
+    StandInPicamera2.script = []
+    StandInPicamera2.after = None
+    module = types.ModuleType("picamera2")
+    module.Picamera2 = StandInPicamera2
+    monkeypatch.setitem(sys.modules, "picamera2", module)
+    return StandInPicamera2
+
+
+def test_camera_is_configured_as_the_simulated_one(fake_pidog, stand_in_camera):
+    from pidog_gaits.robot import camera as robot_camera
+
+    stand_in_camera.script = [_bgr_frame(90)]
+    backend = PidogBackend(PidogConfig(camera_thread=False), image="rgb", image_size_px=(32, 24))
+    cam = stand_in_camera.instances[-1]
+    assert cam.started
+    assert cam.config["main"] == {"size": (320, 240), "format": "RGB888"}
+    assert robot_camera.CAMERA_CHANNEL_ORDER == "bgr"  # picamera2's RGB888 is B, G, R
+    image = backend.camera_reader.last_good
+    assert image.shape == (3, 24, 32) and image.dtype == np.uint8
+    assert (image[0] == 90).all()  # red came from the third byte
+    assert image[2, 0, 0] < image[2, 0, -1]  # blue rises to the right
+    backend.close()
+    assert not cam.started
+
+
+def test_bad_frames_hold_the_last_good_one_and_warn_once_per_streak(
+    fake_pidog, stand_in_camera, caplog
+):
+    from pidog_gaits.backends.safety import SafetyStopError
+    from pidog_gaits.robot.camera import CAMERA_CAPTURE_SIZE_PX
+
+    w, h = CAMERA_CAPTURE_SIZE_PX
+    good_a, good_b = _bgr_frame(50), _bgr_frame(150)
+    stand_in_camera.script = [
+        np.zeros_like(good_a),  # at start-up: waits for a good first frame
+        good_a,
+        np.zeros_like(good_a),  # all zeros
+        good_a[: h // 2],  # truncated
+        RuntimeError("dequeue failed"),  # the capture itself fails
+        good_b,
+        *[np.zeros((h, w), dtype=np.uint8)] * 5,  # wrong shape, 5 in a row: ridden out
+        np.zeros_like(good_a),  # the 6th in a row: stop
+    ]
+    backend = PidogBackend(PidogConfig(camera_thread=False), image="rgb", image_size_px=(32, 24))
+    reader = backend.camera_reader
+    first = reader.last_good
+    assert (first[0] == 50).all()
+    with caplog.at_level("WARNING", logger="pidog_gaits.backends.picamera"):
+        images = [backend.read().image for _ in range(3)]  # zeros, truncated, exception
+        assert all(np.array_equal(im, first) for im in images)
+        assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 1
+        second = backend.read().image
+        assert (second[0] == 150).all()  # a good frame again
+        held = [backend.read().image for _ in range(5)]
+        assert all(np.array_equal(im, second) for im in held)
+        assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 2
+        with pytest.raises(SafetyStopError) as stop:
+            backend.read()
+    assert stop.value.reason == "camera"
+    assert backend.figures()["camera_bad_frames"] == 9
+
+
+def test_six_bad_frames_in_a_row_lie_the_robot_down(fake_pidog, stand_in_camera):
+    """The loop: 4 good gait steps, then the camera dies; the 6th bad frame stops it."""
+    from pidog_gaits.backends.safety import SafetyStopError
+
+    good = _bgr_frame(100)
+    stand_in_camera.script = [good] * 5  # 1 at start-up, then 4 gait steps
+    stand_in_camera.after = RuntimeError("camera unplugged")
+    backend = PidogBackend(PidogConfig(camera_thread=False), image="rgb", image_size_px=(32, 24))
+    policy = ConstantPolicy(stand_targets())
+    try:
+        figures = run_controller(
+            policy, backend, get_gait("stand"),
+            LoopConfig(seconds=2.0, dt_s=specs.CONTROL_DT_S, standup_s=0.1), NO_OVERRUN_STOP,
+        )  # fmt: skip
+        reason = figures["stop_reason"]
+    except SafetyStopError as exc:  # a loop that does not catch SafetyStopError still lies down
+        reason = exc.reason
+    dog = FakePidog.instances[-1]
+    assert reason == "camera"
+    assert policy.calls == 4 + 5  # 4 good frames, then 5 steps on the last good one
+    names = [c[0] for c in dog.calls]
+    lie = names.index("stop_and_lie")
+    assert "legs_move" not in names[lie:]
+    backend.close()
+
+
+def test_frame_age_is_measured_from_the_sensor_timestamp(fake_pidog, monkeypatch):
+    """With ``capture_request`` (picamera2's), each frame's age goes into the figures."""
+    import time as time_mod
+
+    good = _bgr_frame(80)
+
+    class Request:
+        def make_array(self, name):
+            return good
+
+        def get_metadata(self):
+            # Readout began 30 ms ago after a 20 ms exposure: light 40 ms old on average.
+            return {"SensorTimestamp": time_mod.monotonic_ns() - 30_000_000, "ExposureTime": 20000}
+
+        def release(self):
+            pass
+
+    class RequestCamera(StandInPicamera2):
+        def capture_request(self):
+            return Request()
+
+    module = types.ModuleType("picamera2")
+    module.Picamera2 = RequestCamera
+    monkeypatch.setitem(sys.modules, "picamera2", module)
+    backend = PidogBackend(PidogConfig(camera_thread=False), image="rgb", image_size_px=(32, 24))
+    for _ in range(5):
+        backend.read()
+    figures = backend.figures()
+    assert figures["camera_age_ms"] == pytest.approx(40.0, abs=5.0)
+    assert figures["camera_bad_frames"] == 0
+
+
+@pytest.fixture(scope="module")
+def default_onnx(tmp_path_factory):
+    """The default stage 3 policy's shape (colour camera, commanded joints, steering,
+    privileged critic), random weights, exported to ONNX by the pipeline's exporter."""
+    import onnx
+    from _deploy_models import ppo_policy, save_ppo_pth
+
+    from pidog_gaits.envs.config import EnvConfig
+    from pidog_gaits.export import export_onnx
+
+    tmp = tmp_path_factory.mktemp("default_onnx")
+    env_config = EnvConfig(prior="expert", image_width_px=32, image_height_px=24)
+    assert env_config.vision == "rgb" and env_config.joint_readings == "commanded"
+    pth = save_ppo_pth(ppo_policy(env_config, action_gain=1.0), env_config, tmp / "p.pth")
+    path = tmp / "final_model.onnx"
+    export_onnx(pth, path)
+    inputs = [i.name for i in onnx.load(str(path)).graph.input]
+    assert "privileged" not in inputs and "joints" not in inputs  # robot inputs only
+    return path
+
+
+@pytest.mark.parametrize("gait", ["stand", "sit", "walk_forward", "trot_forward"])
+def test_default_policy_runs_on_the_pidog_api(
+    fake_pidog, stand_in_camera, default_onnx, tmp_path, gait
+):
+    """``nn_controller --backend pidog`` runs the default policy on stand-ins for
+    SunFounder's ``pidog`` and ``picamera2``: no refusal, frames in the library's
+    degrees within its servo ranges, a camera frame read every step."""
+    from pidog_gaits.nn_controller import main
+
+    stand_in_camera.after = _bgr_frame(120)
+    out = tmp_path / "robot.json"
+    code = main(
+        ["--model", str(default_onnx), "--backend", "pidog", "--gait", gait,
+         "--seconds", "0.2", "--standup-s", "0.1", "--max-overruns", "10000",
+         "--json", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    figures = json.loads(out.read_text())
+    assert figures["stop_reason"] is None and figures["steps"] == 10
+    legs = fake_pidog.instances[-1].legs_frames()
+    assert legs.shape == (15, 8)  # 5 to stand up from the lie pose, 10 policy steps
+    assert np.all(np.abs(legs) <= 90.0)  # the library's servo range, degrees
+    # The library negates the right legs: in the stand, left and right are mirrored.
+    np.testing.assert_allclose(legs[4, [0, 4]], -legs[4, [2, 6]], atol=1e-6)
+    assert stand_in_camera.instances[-1].captures >= 10
+
+
+class PacedPicamera2(StandInPicamera2):
+    """A camera at 30 frames/s: each capture takes a frame period; ``mode`` switches it
+    between good frames, failing captures and a capture that never returns."""
+
+    mode = "good"
+    release = None
+
+    def capture_array(self, name: str = "main") -> np.ndarray:
+        if PacedPicamera2.mode == "hang":
+            PacedPicamera2.release.wait(5.0)
+        time.sleep(1 / 30)
+        self.captures += 1
+        if PacedPicamera2.mode == "fail":
+            raise RuntimeError("camera unplugged")
+        return _bgr_frame(100 + self.captures % 50)
+
+
+@pytest.mark.parametrize("failure", ["fail", "hang"])
+def test_background_capture_never_blocks_the_loop_and_stops_on_a_dead_camera(
+    fake_pidog, monkeypatch, failure
+):
+    import threading
+
+    from pidog_gaits.backends.safety import SafetyStopError
+
+    PacedPicamera2.mode = "good"
+    PacedPicamera2.release = threading.Event()
+    module = types.ModuleType("picamera2")
+    module.Picamera2 = PacedPicamera2
+    monkeypatch.setitem(sys.modules, "picamera2", module)
+    backend = PidogBackend(image="rgb", image_size_px=(32, 24))  # capture thread on
+    reader = backend.camera_reader
+    try:
+        waits = []
+        for _ in range(25):  # half a second of 50 Hz steps
+            start = time.perf_counter()
+            image = backend.read().image
+            waits.append(time.perf_counter() - start)
+            assert image.shape == (3, 24, 32)
+            time.sleep(specs.CONTROL_DT_S)
+        # The newest frame, at once. A blocking capture would wait 0-33 ms on 2 steps in
+        # 5; a shared CPU may delay a few reads, not that many.
+        assert np.median(waits) < 0.002
+        assert sum(w > 0.015 for w in waits) <= 2
+        assert reader.frames >= 8  # ~30 frames/s arrived meanwhile
+        PacedPicamera2.mode = failure
+        died = time.perf_counter()
+        with pytest.raises(SafetyStopError) as stop:
+            for _ in range(100):
+                backend.read()
+                time.sleep(specs.CONTROL_DT_S)
+        assert stop.value.reason == "camera"
+        # 6 frames' worth (200 ms) after the last good frame, give or take a shared CPU.
+        assert time.perf_counter() - died < 1.0
+    finally:
+        PacedPicamera2.release.set()
+        backend.close()

@@ -52,7 +52,7 @@ def test_environment_beats_preset_beats_default():
     assert config.rl_timesteps == 4096 and sources["RL_TIMESTEPS"] == "environment"
     assert config.imitation_epochs == 3 and sources["IMITATION_EPOCHS"] == "preset smoke"
     assert config.imitation_batch_size == 256
-    assert config.vision == "depth" and sources["VISION"] == "default"
+    assert config.vision == "rgb" and sources["VISION"] == "default"
     assert config.seed == 7 and config.eval_seed == 1007
 
 

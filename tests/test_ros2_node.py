@@ -20,9 +20,9 @@ import pytest
 from pidog_gaits.backends import BackendUnavailableError
 from pidog_gaits.backends.ros2 import Ros2Backend, quaternion_from_roll_pitch
 from pidog_gaits.backends.sim import SimBackend
-from pidog_gaits.gaits.library import GAITS, get_gait
+from pidog_gaits.gaits.library import GAITS, gait_for_velocity, get_gait
 from pidog_gaits.robot import specs
-from pidog_gaits.runtime.base import ExpertPolicy, gait_for_velocity
+from pidog_gaits.runtime.base import ExpertPolicy
 from pidog_gaits.runtime.loop import LoopConfig, run_controller
 
 ROS_PACKAGE = Path(__file__).resolve().parents[1] / "ros2" / "pidog_gaits"
@@ -149,7 +149,10 @@ def test_node_publishes_and_follows_cmd_vel(fake_ros):
     sonar = node.published["ultrasonic"][-1]
     assert sonar.min_range <= sonar.range <= sonar.max_range == specs.ULTRASONIC_MAX_RANGE_M
     accel_z = [m.linear_acceleration.z for m in node.published["imu/data_raw"]]
-    assert np.mean(accel_z) == pytest.approx(9.81, abs=0.5)  # gravity on the up axis
+    # Gravity on the up axis. Samples at 50 Hz lock to the trot's 12-step cycle, so foot
+    # impacts bias their mean: 9.0 m/s^2 with the stiff metal feet of issue 13 (9.7 before)
+    # while the body tilts 1 deg on average.
+    assert np.mean(accel_z) == pytest.approx(9.81, abs=1.0)
     assert figures["ros_messages_in"] == 1
     assert node.destroyed and fake_ros["ok"] is False
 

@@ -58,8 +58,10 @@ def _yaw_after(steer: float, seconds: float = 5.0) -> tuple[float, float]:
 def test_steer_turns_the_trot_and_the_heading_hold_points_back(steer):
     straight, _ = _yaw_after(0.0)
     yaw, command_yaw = _yaw_after(steer)
-    assert abs(straight) < 0.15
-    assert np.sign(yaw) == steer and abs(yaw) > 0.3  # ~0.1 rad/s at full steer
+    # Unsteered, the trot drifts with the randomized domain: 0.13 rad in 5 s for this seed
+    # on the model before issue 13, 0.15 on the 5 V servo / metal-foot model.
+    assert abs(straight) < 0.2
+    assert np.sign(yaw) == steer and abs(yaw) > 0.5  # ~0.2 rad/s at full steer
     # The command now asks to turn back towards the start heading, proportionally.
     limit = HEADING_MAX_YAW_RADPS
     assert command_yaw == pytest.approx(min(limit, max(-limit, -yaw)), abs=1e-6)

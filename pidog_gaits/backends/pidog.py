@@ -20,8 +20,14 @@ Sensors into the observation: the SH3001 IMU (``accData``, ``gyroData``: raw cou
 16384 per g and 16.4 per deg/s, the library's calibration makes the resting up axis read
 -16384 on its x), the ultrasonic range (``read_distance()``, cm, -1 without an echo) and,
 only for a policy trained on RGB images, the camera via ``picamera2``. Hobby servos
-report no position: the last commanded angles stand in for the joint encoders and their
-finite difference for the joint velocities (``Reading.joint_pos_rad``).
+report no position: a policy reads its own commanded targets instead (``targets``), and
+one trained on measured joint angles (``joint_readings='measured'``) is refused.
+
+Camera frames (``backends/picamera.py``) go through ``robot.camera.check_frame`` and the
+same ``preprocess_frame`` as the simulator's. A bad frame (capture error, wrong shape,
+all zeros) logs one warning per streak and the step runs on the last good frame; more
+than ``PidogConfig.max_bad_frames`` in a row raise ``SafetyStopError("camera")`` and the
+robot lies down, like the other safety stops.
 """
 
 from __future__ import annotations
@@ -29,12 +35,19 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from pidog_gaits.backends import BackendUnavailableError, Reading
+from pidog_gaits.backends.base import BackendUnavailableError, Reading
+from pidog_gaits.backends.picamera import CameraReader, open_camera
+from pidog_gaits.robot import camera as robot_camera
 from pidog_gaits.robot import specs
+from pidog_gaits.robot.imu import AttitudeFilter, roll_pitch_from_accel
+
+ROBOT_SIGNALS = ("image", "imu", "sonar", "targets", "command", "phase")
+"""Observation parts this backend can feed (``image``: the colour camera only)."""
 
 GRAVITY_MPS2 = 9.80665
 ACCEL_COUNTS_PER_G = 16384.0
@@ -82,6 +95,16 @@ class PidogConfig:
     """Read sensors and compute every command, but move no servo; print both twice a
     second (check the IMU signs and the degrees before the first real run)."""
     dry_run_print_every: int = 25
+    max_bad_frames: int = 5
+    """Camera frames in a row that may be bad (capture error, wrong shape, all zeros):
+    each is replaced by the last good one; one more stops the robot (``CAMERA_STOP``)."""
+    camera_open_tries: int = 30
+    """Captures to wait at start-up for a first good frame (~1 s at 30 frames/s)."""
+    camera_thread: bool = True
+    """Capture in a background thread and hand the control loop the newest frame without
+    waiting (the camera gives 30 frames/s, the loop asks 50 times a second: a blocking
+    capture would wait up to 33 ms on 2 steps in 5 and overrun them). ``False`` captures in
+    ``read()`` (tests that need an exact sequence of frames)."""
 
 
 def to_library_deg(
@@ -107,29 +130,32 @@ def from_library_deg(
     return np.radians(specs.HARDWARE_SIGN * deg)
 
 
-def roll_pitch_from_accel(accel_mps2: np.ndarray) -> tuple[float, float]:
-    """Roll and pitch (rad) of the gravity direction, in ``Sensors.imu``'s convention.
+def imu_to_body(
+    accel_raw,
+    gyro_raw,
+    axes: np.ndarray,
+    attitude: AttitudeFilter | None = None,
+    dt_s: float = -1.0,
+) -> np.ndarray:
+    """Raw SH3001 counts -> ``[accel xyz (m/s^2), gyro xyz (rad/s), roll, pitch]``.
 
-    At rest the accelerometer reads ``R^T (0, 0, g)``: the world's up axis in body axes,
-    i.e. the third row of the body-to-world rotation, which ``Sensors.imu`` turns into
-    ``roll = atan2(r21, r22)`` and ``pitch = -asin(r20)`` (nose down positive).
+    Roll and pitch come from ``attitude`` (the simulator's filter, ``robot.imu``) advanced
+    by ``dt_s``; without one, from the accelerometer alone.
     """
-    ax, ay, az = (float(v) for v in accel_mps2)
-    return math.atan2(ay, az), math.atan2(-ax, math.hypot(ay, az))
-
-
-def imu_to_body(accel_raw, gyro_raw, axes: np.ndarray) -> np.ndarray:
-    """Raw SH3001 counts -> ``[accel xyz (m/s^2), gyro xyz (rad/s), roll, pitch]``."""
     accel = axes @ (np.asarray(accel_raw, dtype=float) * (GRAVITY_MPS2 / ACCEL_COUNTS_PER_G))
     gyro = axes @ np.radians(np.asarray(gyro_raw, dtype=float) / GYRO_COUNTS_PER_DPS)
-    roll, pitch = roll_pitch_from_accel(accel)
+    if attitude is None:
+        roll, pitch = roll_pitch_from_accel(accel)
+    else:
+        roll, pitch = attitude.update(accel, gyro, dt_s)
     return np.concatenate([accel, gyro, [roll, pitch]])
 
 
 def sonar_m_from_cm(distance_cm: float) -> float:
-    """The library's reading (cm; <= 0 without an echo) -> metres, clipped like the sim."""
+    """The library's reading (cm; -1 or <= 0 without an echo) -> metres, clipped like the
+    sim, or ``ULTRASONIC_NO_ECHO`` (-1), which the policy was trained to see."""
     if distance_cm is None or not math.isfinite(distance_cm) or distance_cm <= 0:
-        return specs.ULTRASONIC_MAX_RANGE_M
+        return specs.ULTRASONIC_NO_ECHO
     return float(
         np.clip(distance_cm / 100.0, specs.ULTRASONIC_MIN_RANGE_M, specs.ULTRASONIC_MAX_RANGE_M)
     )
@@ -160,8 +186,19 @@ class PidogBackend:
         config: PidogConfig | None = None,
         image: str | None = None,
         image_size_px: tuple[int, int] = (specs.CAMERA_WIDTH_PX, specs.CAMERA_HEIGHT_PX),
+        signals: tuple[str, ...] = (),
     ) -> None:
         self.config = config or PidogConfig()
+        if "joints" in signals:
+            raise BackendUnavailableError(
+                "this policy reads measured joint angles, and PiDog's hobby servos report "
+                "none: train it with joint readings 'commanded' (the default) to run it here"
+            )
+        unknown = [s for s in signals if s not in ROBOT_SIGNALS]
+        if unknown:
+            raise BackendUnavailableError(
+                f"this policy reads {', '.join(unknown)}, which PiDog cannot give"
+            )
         if image == "depth":
             raise BackendUnavailableError(
                 "this policy sees a depth image, and PiDog's camera gives colour only: "
@@ -183,11 +220,21 @@ class PidogBackend:
         self.frames_sent = 0
         self.frames_dropped = 0
         self.sonar_misses = 0
+        self._attitude = AttitudeFilter()  # the simulator's roll/pitch estimate (robot.imu)
+        self._last_read_s: float | None = None
         self.camera = None
+        self.camera_reader: CameraReader | None = None
         self.last_reading: Reading | None = None
         self.image_size_px = image_size_px
         if image == "rgb":
-            self.camera = _open_camera(image_size_px)
+            self.camera = open_camera()
+            self.camera_reader = CameraReader(
+                self.camera,
+                image_size_px,
+                cfg.max_bad_frames,
+                cfg.camera_open_tries,
+                background=cfg.camera_thread,
+            )
         elif image is not None:
             raise ValueError(f"unknown image kind {image!r}")
 
@@ -198,16 +245,18 @@ class PidogBackend:
     def read(self) -> Reading:
         dog = self.dog
         accel = list(dog.accData or (0, 0, 0))
-        imu = imu_to_body(accel, list(dog.gyroData or (0, 0, 0)), self._axes)
+        now = time.perf_counter()
+        dt = -1.0 if self._last_read_s is None else now - self._last_read_s
+        self._last_read_s = now
+        gyro = list(dog.gyroData or (0, 0, 0))
+        imu = imu_to_body(accel, gyro, self._axes, self._attitude, dt)
         # Older library versions only share the value their ultrasonic process writes.
         reader = getattr(dog, "read_distance", None)
         distance_cm = reader() if reader is not None else dog.distance.value
         sonar = sonar_m_from_cm(distance_cm)
-        if sonar >= specs.ULTRASONIC_MAX_RANGE_M:
+        if sonar == specs.ULTRASONIC_NO_ECHO:
             self.sonar_misses += 1
-        image = None
-        if self.camera is not None:
-            image = _capture_rgb(self.camera, self.image_size_px)
+        image = self.camera_reader.read() if self.camera_reader is not None else None
         self.last_reading = Reading(
             imu=imu,
             sonar_m=sonar,
@@ -294,6 +343,8 @@ class PidogBackend:
         self._commanded = from_library_deg(LIE_POSE_DEG)
 
     def close(self) -> None:
+        if self.camera_reader is not None:
+            self.camera_reader.close()
         if self.camera is not None:
             self.camera.stop()
             self.camera = None
@@ -311,45 +362,18 @@ class PidogBackend:
         return out
 
     def figures(self) -> dict:
-        return {
+        figures = {
             "frames_sent": self.frames_sent,
             "frames_dropped": self.frames_dropped,
             "sonar_misses": self.sonar_misses,
             "calibration_offsets_deg": self.calibration_offsets_deg(),
             "dry_run": self.config.dry_run,
         }
-
-
-# ---------------------------------------------------------------------- camera
-def _open_camera(size_px: tuple[int, int]):
-    """picamera2 at 4x the policy's resolution (block-averaged down per frame)."""
-    try:
-        from picamera2 import Picamera2
-    except ImportError as exc:
-        raise BackendUnavailableError(
-            "this policy sees the camera: install picamera2 on the robot "
-            "(sudo apt install python3-picamera2)"
-        ) from exc
-    w, h = size_px
-    camera = Picamera2()
-    camera.configure(
-        camera.create_video_configuration(main={"size": (4 * w, 4 * h), "format": "RGB888"})
-    )
-    camera.start()
-    return camera
-
-
-def _capture_rgb(camera, size_px: tuple[int, int]) -> np.ndarray:
-    """One RGB frame as uint8 ``(3, H, W)``, the layout the policy was trained on."""
-    frame = camera.capture_array()[..., :3]
-    rgb = frame[..., ::-1]  # picamera2's "RGB888" is B, G, R in memory
-    return downsample_rgb(rgb, size_px)
+        if self.camera_reader is not None:
+            figures.update(self.camera_reader.figures())
+        return figures
 
 
 def downsample_rgb(rgb: np.ndarray, size_px: tuple[int, int]) -> np.ndarray:
-    """Block-average an ``(H', W', 3)`` image to ``(3, H, W)`` uint8."""
-    w, h = size_px
-    fh, fw = rgb.shape[0] // h, rgb.shape[1] // w
-    crop = rgb[: h * fh, : w * fw].astype(np.float32)
-    small = crop.reshape(h, fh, w, fw, 3).mean(axis=(1, 3))
-    return np.ascontiguousarray(small.round().astype(np.uint8).transpose(2, 0, 1))
+    """Area-average an ``(H', W', 3)`` RGB image to ``(3, H, W)`` uint8 (``preprocess_frame``)."""
+    return robot_camera.preprocess_frame(rgb, size_px[0], size_px[1], "rgb")

@@ -24,10 +24,9 @@ import time
 
 import numpy as np
 
-from pidog_gaits.backends import Backend, BackendUnavailableError, Reading
-from pidog_gaits.gaits.library import GAITS, GaitSpec
+from pidog_gaits.backends.base import Backend, BackendUnavailableError, Reading
+from pidog_gaits.gaits.library import GAITS, GaitSpec, gait_for_velocity
 from pidog_gaits.robot import specs
-from pidog_gaits.runtime.base import gait_for_velocity
 
 NODE_NAME = "pidog_nn_controller"
 MISSING_ROS = (

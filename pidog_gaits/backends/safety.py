@@ -14,7 +14,10 @@ Stops (each ends the run with the robot lying down):
 * overrun: the control step (read, inference, command) took longer than its period
   ``max_overruns`` times in a row: the policy is no longer running at the rate it was
   trained for;
-* interrupt: Ctrl-C or SIGTERM (handled by the control loop).
+* interrupt: Ctrl-C or SIGTERM (handled by the control loop);
+* camera: more than ``PidogConfig.max_bad_frames`` corrupt or failed camera frames in a
+  row (the policy would act on an ever older picture). The backend raises ``SafetyStopError``
+  from ``read()``; the loop lies the robot down (its ``finally``) and records the reason.
 """
 
 from __future__ import annotations
@@ -30,6 +33,19 @@ TILT_STOP = "tilt"
 OVERRUN_STOP = "overrun"
 INTERRUPT_STOP = "interrupted"
 FELL_STOP = "fell"
+CAMERA_STOP = "camera"
+
+
+class SafetyStopError(RuntimeError):
+    """A backend's own reason to stop the robot now (a sensor that keeps failing).
+
+    Raised from ``Backend.read``; ``reason`` is the ``stop_reason`` to record, like the
+    monitor's own stops.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)

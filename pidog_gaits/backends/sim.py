@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pidog_gaits.backends import Reading
+from pidog_gaits.backends.base import Reading
 from pidog_gaits.robot import specs
 from pidog_gaits.sim.physics import PiDogSim
 from pidog_gaits.sim.randomization import DomainParams
@@ -35,7 +35,8 @@ class SimBackend:
     :param seed: seeds the simulator and the sensor noise.
     :param params: domain parameters (``None``: nominal).
     :param realtime: sleep so simulated time keeps pace with the wall clock.
-    :param image: ``depth`` or ``rgb`` to render the head camera into each reading.
+    :param image: ``depth`` or ``rgb`` to render the head camera into each reading (30
+        frames/s, ~35 ms late, held between captures: ``Sensors.camera_observation``).
     :param image_size_px: (width, height) of that image.
     :param noise_scale: sensor noise multiplier (0 = exact readings).
     :param joint_source: ``measured`` (simulated encoders) or ``commanded`` (as the robot).
@@ -76,6 +77,8 @@ class SimBackend:
         self.sim = PiDogSim(quality, seed=seed, params=params)
         self.sim.reset()
         self.sensors = Sensors(self.sim, np.random.default_rng(seed), noise_scale=noise_scale)
+        self.sensors.reset_attitude()  # settled in the stand, as the robot's after stand-up
+        self.sensors.reset_camera(t0_s=self.sim.time_s)  # the model's own look
         one_second = round(1.0 / specs.CONTROL_DT_S)
         # The rear-height figure covers the run's last second (a rolling one if endless).
         self._first_rear_step = (
@@ -113,11 +116,9 @@ class SimBackend:
             pos = self._commanded.copy()
             vel = (self._commanded - self._previous) / specs.CONTROL_DT_S
         image = None
-        w, h = self.image_size_px
-        if self.image == "depth":
-            image = self.sensors.depth_observation(w, h)
-        elif self.image == "rgb":
-            image = np.ascontiguousarray(self.sensors.rgb_image(w, h).transpose(2, 0, 1))
+        if self.image is not None:  # at the camera's rate and delay, as in training
+            w, h = self.image_size_px
+            image = self.sensors.camera_observation(self.image, self.sim.time_s, w, h)
         return Reading(
             imu=self.sensors.imu(),
             sonar_m=self.sensors.ultrasonic(),

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pidog_gaits.envs import rewards
+from pidog_gaits.envs.observations import JOINT_READINGS
 from pidog_gaits.gaits.library import GAITS
 from pidog_gaits.gaits.steering import HEADING_GAIN_PER_S
 from pidog_gaits.robot import specs
+from pidog_gaits.sim.camera import AppearanceRanges
 from pidog_gaits.sim.physics import get_preset
 from pidog_gaits.sim.randomization import RandomizationRanges
 
@@ -35,9 +37,14 @@ leg angle the expert gaits use (trot and walk stay within stand +-0.5 rad)."""
 class EnvConfig:
     """Everything that defines a PiDog-v0 episode."""
 
-    vision: str = "depth"
-    """Head camera image in the observation: ``depth`` (ray-cast), ``rgb`` (OpenGL) or
-    ``none``."""
+    vision: str = "rgb"
+    """Head camera image in the policy's observation: ``rgb`` (PiDog's colour camera, the
+    default), ``depth`` (simulator only: PiDog has no depth camera) or ``none``."""
+    joint_readings: str = "commanded"
+    """What stands in for joint encoders in the policy's observation: ``commanded`` (the
+    last commanded targets, ``targets``: all PiDog's hobby servos allow) or ``measured``
+    (adds the simulator's joint positions and velocities as ``joints``: only for robots
+    with feedback servos; never the default)."""
     image_width_px: int = specs.CAMERA_WIDTH_PX
     image_height_px: int = specs.CAMERA_HEIGHT_PX
     quality: str = "medium"
@@ -57,6 +64,9 @@ class EnvConfig:
     scratch_scale_rad: tuple[float, ...] = SCRATCH_SCALE_RAD
     randomization: RandomizationRanges = field(default_factory=RandomizationRanges)
     """Domain randomization ranges (sampled per episode) and fixed overrides."""
+    appearance: AppearanceRanges = field(default_factory=AppearanceRanges)
+    """What the camera sees differ per episode: floor, box and wall colours, light,
+    exposure, pixel noise, camera pitch (``sim.camera``)."""
     reward_profile: str = rewards.DEFAULT_PROFILE
     """Name (or YAML path) the weights came from; recorded for config.txt."""
     reward_weights: dict[str, float] | None = None
@@ -94,6 +104,11 @@ class EnvConfig:
         """Raise ``ValueError`` on any setting that cannot run; returns ``self``."""
         if self.vision not in VISIONS:
             raise ValueError(f"unknown vision {self.vision!r}; choose one of {', '.join(VISIONS)}")
+        if self.joint_readings not in JOINT_READINGS:
+            raise ValueError(
+                f"unknown joint_readings {self.joint_readings!r}; choose one of "
+                f"{', '.join(JOINT_READINGS)}"
+            )
         if self.prior not in PRIORS:
             raise ValueError(f"unknown prior {self.prior!r}; choose one of {', '.join(PRIORS)}")
         if self.prior == "imitation" and not self.pretrained:
@@ -128,10 +143,10 @@ class EnvConfig:
         d["residual_scale_rad"] = list(self.residual_scale_rad)
         d["scratch_scale_rad"] = list(self.scratch_scale_rad)
         d["reward_weights"] = self.weights()
-        rnd = d["randomization"]
-        for key, value in rnd.items():
-            if isinstance(value, tuple):
-                rnd[key] = list(value)
+        for group in ("randomization", "appearance"):
+            for key, value in d[group].items():
+                if isinstance(value, tuple):
+                    d[group][key] = list(value)
         return d
 
     @classmethod
@@ -142,6 +157,11 @@ class EnvConfig:
         for key, value in rnd.items():
             if isinstance(value, list):
                 rnd[key] = tuple(value)
+        look = dict(d.pop("appearance", {}) or {})
+        for key, value in look.items():
+            if isinstance(value, list):
+                look[key] = tuple(value)
+        d["appearance"] = AppearanceRanges(**look)
         for key in ("command_gaits", "residual_scale_rad", "scratch_scale_rad"):
             if key in d:
                 d[key] = tuple(d[key])

@@ -1,9 +1,14 @@
-"""The policy's input layer: fixed per-part observation scaling and a small camera CNN.
+"""The networks' input layers: fixed per-part observation scaling and a small camera CNN.
 
 Scaling is fixed (from the robot's specs, not running statistics), so the network file
 alone maps raw sensor readings to actions: on the robot, in ONNX, or in another process,
 with nothing else to load. Depth or RGB images arrive as uint8 and SB3 divides them by
 255 before this module sees them.
+
+``PiDogFeatures`` serves two roles (``envs.asymmetric``): the **actor** reads the policy
+group only (``envs.observations``: what PiDog has, camera included); the **critic**
+reads the policy group's non-image parts plus ``privileged`` (the simulator's truth,
+which already holds where the boxes are, so it skips the camera and its CNN).
 """
 
 from __future__ import annotations
@@ -15,8 +20,12 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from pidog_gaits.envs import observations as obs_mod
+from pidog_gaits.envs.rewards import NOMINAL_BODY_HEIGHT_M
 from pidog_gaits.robot import specs
 from pidog_gaits.sim.rollout import stand_targets
+
+ROLES = ("actor", "critic")
+NOT_PROPRIO = ("image", "privileged")
 
 
 def part_scaling() -> dict[str, tuple[list[float], list[float]]]:
@@ -25,14 +34,33 @@ def part_scaling() -> dict[str, tuple[list[float], list[float]]]:
     Offsets are the standing robot's readings (gravity on the accelerometer, stand joint
     angles); scales are a typical walking excursion of each reading, in its units.
     """
-    stand = stand_targets()
+    stand = stand_targets().tolist()
+    history = obs_mod.TARGET_HISTORY
+    boxes = obs_mod.PRIVILEGED_BOXES
+    privileged = {  # obs_mod.PRIVILEGED_TERMS, in order: (offset, scale) per term
+        "joint_pos_rad": (stand, [0.5] * 12),
+        "joint_vel_radps": ([0.0] * 12, [5.0] * 12),
+        "body_lin_vel_mps": ([0.0] * 3, [0.3] * 3),
+        "body_ang_vel_radps": ([0.0] * 3, [2.0] * 3),
+        "roll_pitch_rad": ([0.0] * 2, [0.3] * 2),
+        "body_height_m": ([NOMINAL_BODY_HEIGHT_M], [0.02]),
+        "boxes_m": ([1.5, 0.0, 0.05] * boxes, [1.5, 1.0, 0.05] * boxes),
+        "domain": ([1.0, 1.0, 1.0, 1.0, 0.02, 1.0], [0.3, 0.3, 0.3, 0.3, 0.02, 0.5]),
+        "range_ahead_m": ([1.0], [1.0]),
+    }
+    if list(privileged) != list(obs_mod.PRIVILEGED_TERMS):
+        raise AssertionError("part_scaling's privileged terms differ from PRIVILEGED_TERMS")
     return {
         "imu": ([0.0, 0.0, 9.81, 0.0, 0.0, 0.0, 0.0, 0.0], [5.0] * 3 + [2.0] * 3 + [0.3] * 2),
-        "sonar": ([1.0], [1.0]),
-        "joints": (stand.tolist() + [0.0] * 12, [0.5] * 12 + [5.0] * 12),
-        "last_action": (stand.tolist(), [0.5] * 12),
+        "sonar": ([1.0], [1.0]),  # -1 (no echo) maps to -2, apart from any real range
+        "joints": (stand + [0.0] * 12, [0.5] * 12 + [5.0] * 12),
+        "targets": (stand * history, [0.5] * 12 * history),
         "command": ([0.0, 0.0], [0.3, 0.3]),
         "phase": ([0.0, 0.0], [1.0, 1.0]),
+        "privileged": (
+            sum((v[0] for v in privileged.values()), []),
+            sum((v[1] for v in privileged.values()), []),
+        ),
     }
 
 
@@ -65,6 +93,16 @@ class DepthScan(nn.Module):
         return column.view(-1, self.sectors, self.width_px // self.sectors).amax(dim=2)
 
 
+def role_keys(observation_space: spaces.Dict, role: str) -> list[str]:
+    """The non-image parts a role reads, in the space's order."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    keys = [k for k in observation_space.spaces if k not in NOT_PROPRIO]
+    if role == "critic" and "privileged" in observation_space.spaces:
+        keys.append("privileged")
+    return keys
+
+
 class PiDogFeatures(BaseFeaturesExtractor):
     """Scaled proprioception concatenated with CNN features of the head camera.
 
@@ -72,6 +110,8 @@ class PiDogFeatures(BaseFeaturesExtractor):
     :param image_features: width of the CNN's output layer.
     :param channels: output channels of the three conv layers (5x5/2, 3x3/2, 3x3/2).
     :param scan_sectors: ``DepthScan`` sectors appended for a two-channel depth image.
+    :param role: ``actor`` (the policy group: what the robot has) or ``critic`` (the
+        policy group's non-image parts plus ``privileged``; no camera).
     """
 
     def __init__(
@@ -80,10 +120,12 @@ class PiDogFeatures(BaseFeaturesExtractor):
         image_features: int = 64,
         channels: tuple[int, int, int] = (8, 16, 16),
         scan_sectors: int = 8,
+        role: str = "actor",
     ) -> None:
-        self.keys = [k for k in obs_mod.OBS_PARTS if k in observation_space.spaces]
+        self.role = role
+        self.keys = role_keys(observation_space, role)
         proprio_dim = sum(int(np.prod(observation_space[k].shape)) for k in self.keys)
-        has_image = "image" in observation_space.spaces
+        has_image = role == "actor" and "image" in observation_space.spaces
         has_scan = has_image and observation_space["image"].shape[0] == specs.DEPTH_CHANNELS
         features = proprio_dim + (image_features if has_image else 0)
         features += scan_sectors if has_scan else 0

@@ -11,10 +11,12 @@ stand pose and the scale wide), the simulator advances 20 ms, and the reward ter
 truncate it. The command's yaw rate holds the episode's start heading (``_update_command``),
 so after steering round a box the policy is told which way is back on course.
 
-Observation (a dict; the non-image parts are ``observations.OBS_PARTS``, the same arrays
-stage 1 records): ``image`` (head camera, uint8 channels-first: depth and floor-removed
-depth scaled 0..2 m to 0..255, or RGB), ``imu``, ``sonar``, ``joints``, ``last_action``
-(last joint targets, rad), ``command``, ``phase``.
+Observation (a dict; the groups are declared in ``observations``): the policy group
+``image`` (head camera, uint8 channels-first: RGB, or in simulation only depth and
+floor-removed depth scaled 0..2 m to 0..255), ``imu``, ``sonar``, ``targets`` (the last
+commanded joint targets, rad), ``command``, ``phase`` (and ``joints`` with
+``joint_readings='measured'``), then the critic-only ``privileged`` vector. Only the
+policy group reaches the deployed actor.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 from gymnasium import spaces
 
 from pidog_gaits.envs import observations as obs_mod
-from pidog_gaits.envs import rewards
+from pidog_gaits.envs import reflex, rewards
 from pidog_gaits.envs.config import EnvConfig
 from pidog_gaits.envs.prior import PriorSequence, gait_for_command, make_controller_factory
 from pidog_gaits.envs.rewards import Reward, StepState
@@ -41,6 +43,9 @@ from pidog_gaits.sim.sensors import Sensors
 FALL_UPRIGHT_COS = 0.5
 """A fall: the body tilted past 60 deg (or the body or head touching the floor)."""
 
+
+TEACHER_DEPTH_PX = (32, 24)
+"""Depth image size (width, height) the teacher reads: the reflex was tuned on it."""
 
 BODY_FRONT_M = 0.14
 """Body origin to the front of the head's collision geom (m), the robot's nose in the stand."""
@@ -56,22 +61,31 @@ PART_BOUNDS: dict[str, tuple[np.ndarray, np.ndarray]] = {
         np.array([-math.pi] * specs.NUM_JOINTS + [-100.0] * specs.NUM_JOINTS),
         np.array([math.pi] * specs.NUM_JOINTS + [100.0] * specs.NUM_JOINTS),
     ),
-    "last_action": (specs.JOINT_RANGE_RAD[:, 0], specs.JOINT_RANGE_RAD[:, 1]),
+    "targets": (
+        np.tile(specs.JOINT_RANGE_RAD[:, 0], obs_mod.TARGET_HISTORY),
+        np.tile(specs.JOINT_RANGE_RAD[:, 1], obs_mod.TARGET_HISTORY),
+    ),
     "command": (np.array([-2.0, -2.0]), np.array([2.0, 2.0])),
     "phase": (np.array([-1.0, -1.0]), np.array([1.0, 1.0])),
+    "privileged": (
+        np.full(obs_mod.PRIVILEGED_DIM, -1000.0),
+        np.full(obs_mod.PRIVILEGED_DIM, 1000.0),
+    ),
 }
-"""Bounds of each non-image part (accel m/s^2, gyro rad/s, angles rad, range m, joint
-rad and rad/s); readings are clipped to them (only a crash exceeds them)."""
+PART_BOUNDS["sonar"] = (np.array([specs.ULTRASONIC_NO_ECHO]), PART_BOUNDS["sonar"][1])
+"""Bounds of each non-image part (accel m/s^2, gyro rad/s, angles rad, range m or -1,
+joint rad and rad/s); readings are clipped to them (only a crash exceeds them)."""
 
 
 def observation_space(config: EnvConfig) -> spaces.Dict:
-    """The dict observation space for ``config`` (image first when there is one)."""
+    """The dict observation space for ``config``: the policy group (image first when there
+    is one), then the critic's ``privileged`` vector."""
     parts: dict[str, spaces.Space] = {}
     if config.vision != "none":
         channels = 3 if config.vision == "rgb" else specs.DEPTH_CHANNELS
         shape = (channels, config.image_height_px, config.image_width_px)
         parts["image"] = spaces.Box(0, 255, shape, dtype=np.uint8)
-    for key in obs_mod.OBS_PARTS:
+    for key in [*obs_mod.policy_parts(config.joint_readings), "privileged"]:
         low, high = PART_BOUNDS[key]
         parts[key] = spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
     return spaces.Dict(parts)
@@ -113,6 +127,7 @@ class PiDogEnv(gym.Env):
         self._clip_bounds = [
             (k, self.observation_space[k].low, self.observation_space[k].high)
             for k in ("imu", "joints")
+            if k in self.observation_space.spaces
         ]  # the parts noise or a crash can push out
         sim = self.sim
         self._floor = sim.floor_geom_id
@@ -139,7 +154,8 @@ class PiDogEnv(gym.Env):
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Start a fresh episode. ``options``: ``params`` (a ``DomainParams``, replaces the
         random draw), ``command_gait`` (gait name), ``yaw_rad``, ``obstacles`` (list of
-        ``(x, y, half_size_m, half_height_m)`` boxes in the start frame)."""
+        ``(x, y, half_size_m, half_height_m)`` boxes in the start frame), ``appearance``
+        (a ``CameraAppearance``, replaces the random draw)."""
         super().reset(seed=seed)
         options = options or {}
         cfg, rng = self.config, self.np_random
@@ -158,10 +174,14 @@ class PiDogEnv(gym.Env):
         self.command = self.gait_command.copy()
         self.prior = self._prior_for(gait_for_command(self.gait_command).name)
         self.sim.reset(self.prior.targets[0], yaw_rad=yaw)
+        self.sensors.reset_attitude()  # after the reset: the settled robot's attitude
+        self.appearance = options.get("appearance") or cfg.appearance.sample(rng)
+        self.sensors.reset_camera(self.appearance, t0_s=self.sim.time_s)
         self.goal_yaw_rad = float(yaw)
         self._place_obstacles(options.get("obstacles"), yaw)
         self._step = 0
         self._targets = self.prior.targets[0].copy()
+        self._history = np.tile(self._targets, (obs_mod.TARGET_HISTORY, 1))
         self._action = np.zeros(cfg.action_dim())
         self._update_command()
         self.episode_terms = dict.fromkeys(self.reward_names, 0.0)
@@ -201,18 +221,70 @@ class PiDogEnv(gym.Env):
 
     def _observe(self) -> dict[str, np.ndarray]:
         k = min(self._step, len(self.prior) - 1)
+        cfg = self.config
         obs = obs_mod.read_parts(
-            self.sensors, self._targets, self.command.copy(), self.prior.phases[k]
-        )
+            self.sensors, self._history, self.command.copy(), self.prior.phases[k],
+            cfg.joint_readings,
+        )  # fmt: skip
         for key, low, high in self._clip_bounds:
             np.minimum(np.maximum(obs[key], low, out=obs[key]), high, out=obs[key])
-        cfg = self.config
-        if cfg.vision == "depth":
-            obs["image"] = self.sensors.depth_observation(cfg.image_width_px, cfg.image_height_px)
-        elif cfg.vision == "rgb":
-            rgb = self.sensors.rgb_image(cfg.image_width_px, cfg.image_height_px)
-            obs["image"] = np.ascontiguousarray(rgb.transpose(2, 0, 1))
+        if cfg.vision != "none":  # at the camera's frame rate and delay (``sim.camera``)
+            obs["image"] = self.sensors.camera_observation(
+                cfg.vision, self.sim.time_s, cfg.image_width_px, cfg.image_height_px
+            ).copy()  # a held frame is one array; each observation owns its own
+        obs["privileged"] = self.privileged()
         return obs
+
+    def privileged(self) -> np.ndarray:
+        """The critic's ``privileged`` vector (``observations.PRIVILEGED_TERMS``): the
+        simulator's truth, never the actor's input."""
+        sim, p = self.sim, self.params
+        rot = sim.body_rotation
+        out = np.empty(obs_mod.PRIVILEGED_DIM, dtype=np.float32)
+        n = specs.NUM_JOINTS
+        out[:n] = sim.joint_pos_rad
+        out[n : 2 * n] = sim.joint_vel_radps
+        out[2 * n : 2 * n + 3] = rot.T @ sim.body_lin_vel_world_mps
+        out[2 * n + 3 : 2 * n + 6] = sim.body_ang_vel_body_radps
+        out[2 * n + 6 : 2 * n + 8] = self.sensors.true_roll_pitch_rad()
+        out[2 * n + 8] = sim.body_height_m
+        i = 2 * n + 9
+        out[i : i + 3 * obs_mod.PRIVILEGED_BOXES] = self.boxes_body_frame().ravel()
+        i += 3 * obs_mod.PRIVILEGED_BOXES
+        out[i : i + 6] = (
+            p.friction_scale, p.mass_scale, p.servo_torque_scale, p.servo_speed_scale,
+            p.latency_s, p.sensor_noise_scale,
+        )  # fmt: skip
+        out[i + 6] = self.sensors.ultrasonic_true_m()
+        return out
+
+    def teacher_action(self) -> np.ndarray:
+        """The scripted teacher's action now: the obstacle reflex (``envs.reflex``) on a
+        depth image from the head camera's pose. Privileged (PiDog has no depth camera):
+        it labels the demonstrations the actor is cloned from (``envs.warm_start``), so
+        the actor learns to act on what it sees (teacher-student distillation)."""
+        depth = self.sensors.depth_observation(*TEACHER_DEPTH_PX)
+        return reflex.reflex_action_from_depth(depth, self.config.action_dim())
+
+    def boxes_body_frame(self) -> np.ndarray:
+        """``(PRIVILEGED_BOXES, 3)``: the nearest placed boxes' centres ahead and to the
+        left of the body (m) and half sizes (m), nearest first; absent ones far ahead."""
+        rows = np.zeros((obs_mod.PRIVILEGED_BOXES, 3))
+        rows[:, 0] = obs_mod.FAR_BOX_M
+        ids = self._obstacle_array
+        if ids.size == 0:
+            return rows
+        m = self.sim.model
+        pos = m.geom_pos[ids]
+        placed = pos[:, 2] > 0.0  # unused boxes wait under the floor
+        if not placed.any():
+            return rows
+        body = self.sim.data.xpos[self.sim.body_id]
+        rel = (pos[placed] - body) @ self.sim.body_rotation  # world -> body axes
+        order = np.argsort(np.hypot(rel[:, 0], rel[:, 1]))[: obs_mod.PRIVILEGED_BOXES]
+        rows[: order.size, :2] = rel[order, :2]
+        rows[: order.size, 2] = m.geom_size[ids[placed][order], 0]
+        return rows
 
     def contacts(self) -> tuple[bool, int, int]:
         """(body or head on the floor, non-foot contacts with boxes, foot contacts with boxes).
@@ -255,12 +327,13 @@ class PiDogEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         action = np.asarray(action, dtype=float).reshape(self.action_space.shape)
         self._targets = self.targets_for(action)
+        obs_mod.push_history(self._history, self._targets)
         self.sim.step(self._targets)
         self._step += 1
         self._update_command()
         obs = self._observe()
 
-        state = self.measure(action, sonar_m=float(obs["sonar"][0]))
+        state = self.measure(action, sonar_m=float(obs["privileged"][-1]))
         fell = state.fell
         reward, terms = self.reward(state)
         for name, value in terms.items():
@@ -279,7 +352,8 @@ class PiDogEnv(gym.Env):
         return obs, float(reward), terminated, truncated, info
 
     def measure(self, action: np.ndarray, sonar_m: float | None = None) -> StepState:
-        """The reward's view of the simulator now (``sonar_m``: the reading, else a new one)."""
+        """The reward's view of the simulator now (``sonar_m``: the true range ahead, else
+        measured anew; the reward uses the truth, not the robot's reading with its misses)."""
         sim = self.sim
         hit_before = len(self.boxes_hit)
         fell_contact, nonfoot, feet = self.contacts()
@@ -293,7 +367,7 @@ class PiDogEnv(gym.Env):
             forward_velocity_mps=float(rot[0, 0] * vel[0] + rot[1, 0] * vel[1]),
             lateral_velocity_mps=float(rot[0, 1] * vel[0] + rot[1, 1] * vel[1]),
             command=self.command,
-            sonar_m=self.sensors.ultrasonic() if sonar_m is None else sonar_m,
+            sonar_m=self.sensors.ultrasonic_true_m() if sonar_m is None else sonar_m,
             obstacle_contacts=nonfoot,
             new_boxes_hit=len(self.boxes_hit) - hit_before,
             foot_obstacle_contacts=feet,

@@ -22,13 +22,17 @@ from gymnasium import spaces
 from stable_baselines3.common.policies import MultiInputActorCriticPolicy
 from torch import nn
 
+from pidog_gaits.envs.asymmetric import PiDogActorCriticPolicy
 from pidog_gaits.envs.config import EnvConfig
 from pidog_gaits.envs.features import PiDogFeatures, describe_scaling
 from pidog_gaits.envs.pidog_env import observation_space
+from pidog_gaits.neural_network import torch_load_error
 from pidog_gaits.robot import specs
 
 ARCH = "pidog_ppo_multiinput"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the actor sees the policy group only (commanded targets, no measured joints) and a
+separate critic sees ``privileged`` too (``envs.asymmetric``)."""
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
 
@@ -69,6 +73,7 @@ def policy_file_dict(policy: MultiInputActorCriticPolicy, env_config: EnvConfig)
     """The DESIGN.md model-file dict of an SB3 multi-input policy trained on PiDog-v0."""
     kwargs = policy.features_extractor_kwargs
     keys = [k for k in policy.observation_space.spaces if k != "image"]
+    critic = getattr(policy, "critic", "symmetric")
     normalization = {"parts": describe_scaling(keys)}
     if "image" in policy.observation_space.spaces:
         normalization["image"] = {"offset": 0.0, "scale": 255.0}
@@ -83,6 +88,7 @@ def policy_file_dict(policy: MultiInputActorCriticPolicy, env_config: EnvConfig)
                 "scan_sectors": int(kwargs.get("scan_sectors", 8)),
             },
             "log_std_init": float(policy.log_std_init),
+            "critic": critic,
             "use_sde": bool(policy.use_sde),
             "env": env_config.as_dict(),
             "action_scale_rad": env_config.action_scale_rad().tolist(),
@@ -105,7 +111,7 @@ def save_policy(policy: MultiInputActorCriticPolicy, env_config: EnvConfig, path
     tmp.replace(path)
 
 
-def load_policy(path: str | Path) -> tuple[MultiInputActorCriticPolicy, EnvConfig]:
+def load_policy(path: str | Path) -> tuple[PiDogActorCriticPolicy, EnvConfig]:
     """Rebuild the policy (eval mode, CPU) and its env config from a ``.pth``.
 
     Raises ``FileNotFoundError`` or ``ValueError`` (not a PiDog PPO policy file).
@@ -116,11 +122,16 @@ def load_policy(path: str | Path) -> tuple[MultiInputActorCriticPolicy, EnvConfi
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's error
-        raise ValueError(f"{path}: not a readable model file ({exc})") from None
-    if not isinstance(data, dict) or data.get("arch") != ARCH:
+        raise ValueError(f"{path}: not a readable model file ({torch_load_error(exc)})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a PiDog PPO policy file")
+    if data.get("arch") != ARCH:
         raise ValueError(f"{path}: not a PiDog PPO policy file (arch {data.get('arch')!r})")
     if data.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: format version {data.get('version')}, need {FORMAT_VERSION}")
+        raise ValueError(
+            f"{path}: format version {data.get('version')}, need {FORMAT_VERSION} "
+            "(retrain it with this version of stage 3)"
+        )
     if list(data["joint_names"]) != list(specs.JOINT_NAMES):
         raise ValueError(f"{path}: joint order differs from specs.JOINT_NAMES")
     kw = data["arch_kwargs"]
@@ -128,7 +139,7 @@ def load_policy(path: str | Path) -> tuple[MultiInputActorCriticPolicy, EnvConfi
     obs_space = observation_space(env_config)
     if input_spec(obs_space) != data["input_spec"]:
         raise ValueError(f"{path}: input_spec does not match its env config")
-    policy = MultiInputActorCriticPolicy(
+    policy = PiDogActorCriticPolicy(
         obs_space,
         spaces.Box(-1.0, 1.0, (env_config.action_dim(),), dtype=np.float32),
         lr_schedule=lambda _: 0.0,
@@ -136,6 +147,7 @@ def load_policy(path: str | Path) -> tuple[MultiInputActorCriticPolicy, EnvConfi
         activation_fn=ACTIVATIONS[kw["activation"]],
         log_std_init=kw["log_std_init"],
         use_sde=kw.get("use_sde", False),
+        critic=kw.get("critic", "privileged"),
         features_extractor_class=PiDogFeatures,
         features_extractor_kwargs={
             "image_features": kw["features"]["image_features"],

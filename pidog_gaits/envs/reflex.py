@@ -42,8 +42,15 @@ def avoidance_steer(obstacle_depth_u8: np.ndarray) -> float:
     return float(np.clip(GAIN * float(SECTOR_WEIGHTS @ (s * near)), -1.0, 1.0))
 
 
-def reflex_action(obs: dict[str, np.ndarray]) -> np.ndarray:
-    """The full action (12 zero residuals, then the reflex's steer) for one observation."""
-    action = np.zeros(specs.NUM_JOINTS + 1, dtype=np.float32)
-    action[specs.NUM_JOINTS] = avoidance_steer(obs["image"][1])
+def reflex_action_from_depth(depth_obs_u8: np.ndarray, action_dim: int) -> np.ndarray:
+    """The full action (12 zero residuals, then the reflex's steer) for a
+    ``Sensors.depth_observation`` image ``(2, H, W)``."""
+    action = np.zeros(action_dim, dtype=np.float32)
+    if action_dim > specs.NUM_JOINTS:
+        action[specs.NUM_JOINTS] = avoidance_steer(depth_obs_u8[1])
     return action
+
+
+def reflex_action(obs: dict[str, np.ndarray]) -> np.ndarray:
+    """The full action for one observation of a depth-camera env (``vision='depth'``)."""
+    return reflex_action_from_depth(obs["image"], specs.NUM_JOINTS + 1)

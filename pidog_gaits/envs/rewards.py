@@ -23,7 +23,7 @@ import yaml
 PROFILES_YAML = Path(__file__).resolve().parent / "reward_profiles.yaml"
 DEFAULT_PROFILE = "balanced"
 
-NOMINAL_BODY_HEIGHT_M = 0.0826
+NOMINAL_BODY_HEIGHT_M = 0.0828
 """Body origin height in the stand keyframe (m), measured in ``PiDogSim``."""
 HEIGHT_SIGMA_M = 0.015
 """Height error at which ``body_height`` falls to 1/e (m)."""

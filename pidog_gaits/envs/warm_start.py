@@ -1,12 +1,15 @@
-"""Start PPO's actor from the obstacle reflex: record it, then clone it into the policy.
+"""Start PPO's actor from a privileged teacher: record it, then clone it into the policy.
 
 The imitation prior gives PPO a dog that trots; this gives it one that also steers round
-boxes (``envs.reflex``). Demonstrations are recorded in the training envs' own
-configuration (randomized physics, boxes) with noise on the executed steer, so the
-states include the robot slightly off the reflex's course (as in DART), labelled with the
-reflex's clean action. The actor's mean is then fitted to those labels by mean squared
-error, residuals to zero and steer to the reflex's. PPO refines the result; the deployed
-policy stays one network.
+boxes. The teacher is the obstacle reflex (``envs.reflex``) on a depth image, which PiDog
+does not have (``PiDogEnv.teacher_action``); the student is the actor, which sees the
+colour camera and the robot's other senses only. Demonstrations are recorded in the
+training envs' own configuration (randomized physics and appearance, boxes) with noise on
+the executed steer, so the states include the robot slightly off the teacher's course (as
+in DART), each labelled with the teacher's clean action. The actor's mean is then fitted
+to those labels by mean squared error from the actor's own inputs, residuals to zero and
+steer to the teacher's: teacher-student distillation, the field's way to a deployable
+policy. PPO refines the result; the deployed policy stays one network.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import numpy as np
 import torch
 
 from pidog_gaits.envs.config import EnvConfig
-from pidog_gaits.envs.reflex import reflex_action
 from pidog_gaits.envs.vec import make_vec_env
 from pidog_gaits.robot import specs
 
@@ -26,24 +28,30 @@ log = logging.getLogger("pidog_gaits.rl.warm_start")  # into the stage 3 log
 
 
 def can_warm_start(env_config: EnvConfig) -> bool:
-    """The reflex needs the floor-removed depth channel, a steer to set and boxes to see."""
-    return env_config.steering and env_config.vision == "depth" and env_config.num_obstacles > 0
+    """The teacher needs a steer to set and boxes to see, the student a camera to see them."""
+    return env_config.steering and env_config.vision != "none" and env_config.num_obstacles > 0
 
 
 def record_demonstrations(
-    env_config: EnvConfig, steps: int, envs: int, seed: int, steer_noise: float = 0.3
+    env_config: EnvConfig,
+    steps: int,
+    envs: int,
+    seed: int,
+    steer_noise: float = 0.3,
+    vec_kind: str = "dummy",
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """``steps`` observations (all envs together) and the reflex's action for each."""
-    venv = make_vec_env(env_config, envs, "dummy", seed=seed)
+    """``steps`` observations (all envs together) and the teacher's action for each.
+
+    ``vec_kind``: how the envs step (the training's own kind: the same episodes for any).
+    """
+    venv = make_vec_env(env_config, envs, vec_kind, seed=seed)
     rng = np.random.default_rng(seed)
     observations: dict[str, list[np.ndarray]] = {}
     labels: list[np.ndarray] = []
     try:
         obs = venv.reset()
         for _ in range(max(steps // envs, 1)):
-            target = np.stack(
-                [reflex_action({k: v[i] for k, v in obs.items()}) for i in range(envs)]
-            )
+            target = np.stack(venv.env_method("teacher_action"))
             for key, value in obs.items():
                 observations.setdefault(key, []).append(value.copy())
             labels.append(target)
@@ -67,7 +75,10 @@ def clone_into_policy(
     """Fit the actor's mean action to ``actions``; returns the mean loss of each epoch."""
     device = policy.device
     generator = torch.Generator().manual_seed(seed)
-    params = [p for name, p in policy.named_parameters() if not name.startswith("value_net")]
+    if hasattr(policy, "actor_parameters"):
+        params = policy.actor_parameters()
+    else:
+        params = [p for name, p in policy.named_parameters() if not name.startswith("value_net")]
     optimizer = torch.optim.Adam(params, lr=learning_rate)
     n = len(actions)
     target_all = torch.as_tensor(actions, dtype=torch.float32)
@@ -78,7 +89,11 @@ def clone_into_policy(
         total = 0.0
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            obs = {k: torch.as_tensor(v[idx.numpy()]).to(device) for k, v in observations.items()}
+            obs = {
+                k: torch.as_tensor(v[idx.numpy()]).to(device)
+                for k, v in observations.items()
+                if k != "privileged"  # the student learns from what the robot has
+            }
             mean = policy.get_distribution(obs).distribution.mean
             # Summed over the action (not averaged): the steer, the one non-zero label,
             # would otherwise weigh 1/13 of the loss.
@@ -93,11 +108,17 @@ def clone_into_policy(
 
 
 def warm_start_steering(
-    policy, env_config: EnvConfig, steps: int, envs: int, seed: int, epochs: int = 10
+    policy,
+    env_config: EnvConfig,
+    steps: int,
+    envs: int,
+    seed: int,
+    epochs: int = 10,
+    vec_kind: str = "dummy",
 ) -> dict:
-    """Record ``steps`` reflex demonstrations and clone them into ``policy``; figures."""
+    """Record ``steps`` teacher demonstrations and clone them into ``policy``; figures."""
     t0 = time.perf_counter()
-    observations, actions = record_demonstrations(env_config, steps, envs, seed)
+    observations, actions = record_demonstrations(env_config, steps, envs, seed, vec_kind=vec_kind)
     t1 = time.perf_counter()
     history = clone_into_policy(policy, observations, actions, epochs=epochs, seed=seed)
     t2 = time.perf_counter()
@@ -111,7 +132,7 @@ def warm_start_steering(
         "clone_s": t2 - t1,
     }
     log.info(
-        "warm start: %d reflex steps (steering in %.0f%%) in %.0f s; cloned, loss %.2e -> "
+        "warm start: %d teacher steps (steering in %.0f%%) in %.0f s; cloned, loss %.2e -> "
         "%.2e in %.0f s", figures["demonstration_steps"], 100 * figures["steering_share"],
         figures["record_s"], history[0], history[-1], figures["clone_s"],
     )  # fmt: skip

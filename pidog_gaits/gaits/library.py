@@ -23,6 +23,8 @@ from pidog_gaits.gaits import poses, trot, walk
 from pidog_gaits.robot.specs import CONTROL_DT_S, NUM_JOINTS
 
 GAIT_TYPES = {"stand": 0, "sit": 1, "walk": 2, "trot": 3}
+COMMAND_SCALE = np.array([0.1, 0.1])
+"""Command differences (m/s, rad/s) counted as equal when picking a gait for a command."""
 POSE_PERIOD_S = 1.0
 INPUT_NAMES = ("gait_type", "direction", "turn", "phase")
 
@@ -65,22 +67,23 @@ class GaitSpec:
         return expert_targets(self.inputs(phase))
 
 
-# Commands are the speeds the expert gaits reach on the production preset over 10 s
-# (`pidog-gaits gait NAME --quality production`), rounded.
+# Commands are the speed along the heading and the yaw rate the expert gaits reach on the
+# production preset, averaged from 1 s to 10 s (`python benchmarks/gait_commands.py`),
+# rounded; re-measured on the robot model of issue 13 (5 V servos, metal feet).
 GAITS: dict[str, GaitSpec] = {
     g.name: g
     for g in (
-        GaitSpec("walk_forward", "walk", 1.0, 0.0, walk.PERIOD_S, 0.065),
-        GaitSpec("walk_backward", "walk", -1.0, 0.0, walk.PERIOD_S, -0.07),
-        GaitSpec("trot_forward", "trot", 1.0, 0.0, trot.PERIOD_S, 0.33),
-        GaitSpec("turn_left", "walk", 1.0, 1.0, walk.PERIOD_S, 0.025, 0.05),
-        GaitSpec("turn_right", "walk", 1.0, -1.0, walk.PERIOD_S, 0.025, -0.05),
+        GaitSpec("walk_forward", "walk", 1.0, 0.0, walk.PERIOD_S, 0.07),
+        GaitSpec("walk_backward", "walk", -1.0, 0.0, walk.PERIOD_S, -0.08),
+        GaitSpec("trot_forward", "trot", 1.0, 0.0, trot.PERIOD_S, 0.44),
+        GaitSpec("turn_left", "walk", 1.0, 1.0, walk.PERIOD_S, 0.04, 0.15),
+        GaitSpec("turn_right", "walk", 1.0, -1.0, walk.PERIOD_S, 0.04, -0.15),
         GaitSpec("stand", "stand", 0.0, 0.0, POSE_PERIOD_S),
         GaitSpec("sit", "sit", 0.0, 0.0, POSE_PERIOD_S),
         # Trotting turns: the steering knots of stage 3 (``envs.prior``); appended last so
         # the gaits above keep their place, which seeds their stage 1 episodes.
-        GaitSpec("trot_left", "trot", 1.0, 1.0, trot.PERIOD_S, 0.20, 0.16),
-        GaitSpec("trot_right", "trot", 1.0, -1.0, trot.PERIOD_S, 0.20, -0.16),
+        GaitSpec("trot_left", "trot", 1.0, 1.0, trot.PERIOD_S, 0.26, 0.23),
+        GaitSpec("trot_right", "trot", 1.0, -1.0, trot.PERIOD_S, 0.26, -0.23),
     )
 }
 
@@ -91,6 +94,23 @@ def get_gait(name: str) -> GaitSpec:
         return GAITS[name]
     except KeyError:
         raise ValueError(f"unknown gait {name!r}; choose one of {', '.join(GAITS)}") from None
+
+
+def gait_for_velocity(forward_mps: float, yaw_radps: float) -> GaitSpec:
+    """The expert gait whose command is nearest ``[forward_mps, yaw_radps]`` (sit excluded).
+
+    The policies were trained on these commands only, so a ``cmd_vel`` maps to the
+    nearest one instead of being fed raw (``envs.prior.gait_for_command`` does the same).
+    """
+    wanted = np.array([forward_mps, yaw_radps], dtype=float)
+    best, best_d = GAITS["stand"], float("inf")
+    for gait in GAITS.values():
+        if gait.family == "sit":
+            continue
+        d = float(np.sum(((gait.command - wanted) / COMMAND_SCALE) ** 2))
+        if d < best_d:
+            best, best_d = gait, d
+    return best
 
 
 def expert_targets(inputs: np.ndarray) -> np.ndarray:

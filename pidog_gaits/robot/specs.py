@@ -5,9 +5,9 @@ Sources (see ``robot/README.md`` for the full list and what was assumed):
 * Leg geometry, hip spacing, stand height, joint order, sign conventions and the
   library's gait constants: SunFounder's ``pidog`` Python library (``pidog.py``,
   ``walk.py``, ``trot.py``, ``actions_dictionary.py``).
-* Servo figures: SunFounder's 9 g digital metal-gear servos as used on PiDog
-  (stall torque ~2.2 kgf*cm = 0.216 N*m; the library's largest leg move rate is
-  about 428 deg/s at its examples' speed).
+* Servo figures: SunFounder's 9 g metal-gear servos at the Robot HAT's 5 V (no-load
+  60 deg / 0.14 s at 4.8 V per ``robot_hat``, stall torque inferred 2.63 kgf*cm = 0.258 N*m;
+  the library's largest leg move rate is 428 deg/s).
 * Masses: weighed-part estimates (servos 13.5 g each, Raspberry Pi 4, Robot HAT,
   2x18650 pack, head, frame). Total ~0.75 kg; no published figure was found.
 
@@ -24,6 +24,8 @@ import math
 from pathlib import Path
 
 import numpy as np
+
+from pidog_gaits.robot import camera
 
 ROBOT_DIR = Path(__file__).resolve().parent
 PIDOG_XML = ROBOT_DIR / "pidog.xml"
@@ -103,14 +105,24 @@ HEAD_PITCH_OFFSET_DEG = 45.0
 """The head pitch servo's mounting offset on the real robot (LESSONS.md)."""
 
 # --------------------------------------------------------------------------- servos
-SERVO_STALL_TORQUE_NM = 0.216
-"""2.2 kgf*cm hobby servo stall torque, the actuator force limit."""
+SERVO_SUPPLY_V = 5.0
+"""The Robot HAT feeds its PWM servo headers 5 V (robot-hat docs, hardware_introduction.rst)."""
+SERVO_NO_LOAD_SPEED_RADPS = math.radians(428.0 * SERVO_SUPPLY_V / 4.8)
+"""~446 deg/s: SunFounder's own servo figure, 60 deg in 0.14 s at 4.8 V (``robot_hat.Robot.max_dps``
+comment), scaled to 5 V (a DC motor's speed is proportional to its voltage)."""
+SERVO_STALL_TORQUE_NM = 0.258
+"""2.63 kgf*cm at 5 V, inferred: SunFounder publishes no torque, so its servo is taken to have
+the motor of the metal-gear 9 g class (MG90S: 1.8 kgf*cm at 60 deg / 0.10 s, 4.8 V) geared
+for its slower 60 deg / 0.14 s: 1.8 x 0.14 / 0.10 = 2.52 kgf*cm at 4.8 V, x 5 / 4.8 at 5 V.
+SunFounder's trot stays up in the model in a window around this torque (x0.8: 3 of 7 runs
+fall, x2: 7 of 7; ``robot/README.md``, "Why the library's trot fell")."""
 SERVO_MAX_SPEED_RADPS = math.radians(428.0)
-"""Largest joint rate the library commands (~428 deg/s); the servo's slew limit."""
+"""Largest joint rate the library commands (428 deg/s); the servo set-point's slew limit."""
 SERVO_KP_NM_PER_RAD = 3.0
-"""Position gain: full stall torque at ~4 deg of error, like a digital micro servo."""
-SERVO_KV_NMS_PER_RAD = 0.02
-"""Back-EMF damping: stall torque over no-load speed (~10.5 rad/s at 6 V)."""
+"""Position gain: full stall torque at ~5 deg of error, like a digital micro servo."""
+SERVO_KV_NMS_PER_RAD = 0.033
+"""Back-EMF damping: stall torque over no-load speed (0.258 / 7.78 rad/s), so a saturated
+servo slows down under load like its DC motor does."""
 SERVO_ARMATURE_KGM2 = 2.0e-4
 """Reflected rotor inertia of the gear train."""
 SERVO_FRICTIONLOSS_NM = 0.004
@@ -143,8 +155,10 @@ TOTAL_MASS_KG = (
 )
 
 # --------------------------------------------------------------------------- contact
-FOOT_FRICTION = 0.8
-"""Rubber foot on a hard floor (sliding friction coefficient)."""
+FOOT_FRICTION = 0.4
+"""Bare metal leg tip on a wooden or tiled floor (metal on dry wood: 0.2-0.6, Engineer's
+Handbook table); SunFounder's kit lists no rubber feet. The foot geom has priority, so this is
+the contact's friction (before, MuJoCo took the floor's larger 1.0)."""
 BODY_FRICTION = 0.5
 
 # --------------------------------------------------------------------------- sensors
@@ -157,6 +171,13 @@ ULTRASONIC_MAX_RANGE_M = 4.0
 """HC-SR04-type rangefinder in PiDog's head: 2 cm to 4 m."""
 ULTRASONIC_HALF_ANGLE_RAD = math.radians(7.5)
 """Half-angle of the ~15 deg beam."""
+ULTRASONIC_NO_ECHO = -1.0
+"""The reading without an echo: SunFounder's ``Ultrasonic.read()`` returns -1 when the
+echo times out (nothing in range, or the ping was lost)."""
+ULTRASONIC_MISS_PROB = 0.05
+"""Chance that a reading with a surface in range still gets no echo. Assumed: HC-SR04
+modules on a walking robot lose an occasional ping to glancing surfaces and vibration;
+no published rate for PiDog was found, so the policy is trained to shrug off ~1 in 20."""
 
 NOISE_SIGMA = {
     "joint_pos_rad": 0.01,
@@ -171,7 +192,10 @@ NOISE_SIGMA = {
 
 CAMERA_WIDTH_PX = 64
 CAMERA_HEIGHT_PX = 48
-CAMERA_FOVY_DEG = 60.0
+"""Default image size of the sensors' camera methods (4:3, like the OV5647)."""
+CAMERA_FOVY_DEG = camera.CAMERA_VFOV_DEG
+"""Head camera's vertical field of view, ``pidog.xml``'s ``fovy`` (41.84 deg): SunFounder's
+65 deg view angle taken as the 4:3 picture's diagonal (``robot/camera.py``)."""
 DEPTH_MAX_M = 2.0
 DEPTH_CHANNELS = 2
 """The policy's depth image: depth and floor-removed depth (``Sensors.depth_observation``)."""

@@ -25,8 +25,9 @@ def load_policy(
 
     ``pretrained`` points a PPO policy at its imitation prior if that file moved.
 
-    ``engine='onnx'`` on a ``.pth``/``.zip`` exports it to a temporary ONNX file first
-    (the same graph the robot would run); ``engine='torch'`` on an ``.onnx`` is refused.
+    ``engine='onnx'`` needs an ``.onnx`` file: ``export.load_exported`` exports a
+    ``.pth``/``.zip`` first (``export`` sits above ``runtime``, which never imports it);
+    ``engine='torch'`` on an ``.onnx`` is refused.
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
@@ -45,19 +46,10 @@ def load_policy(
     if suffix not in (".pth", ".pt", ".zip"):
         raise ValueError(f"unsupported model file {path.name}: expected .pth, .zip or .onnx")
     if engine == "onnx":
-        return _via_onnx(path, pretrained)
+        raise ValueError(
+            f"{path.name} is not ONNX: export it first (pidog-gaits export), "
+            "or load it with pidog_gaits.export.load_exported"
+        )
     from pidog_gaits.runtime.torch_policy import load_torch_policy
 
     return load_torch_policy(path, pretrained)
-
-
-def _via_onnx(path: Path, pretrained: str | None) -> DeployPolicy:
-    import tempfile
-
-    from pidog_gaits.export import export_onnx
-    from pidog_gaits.runtime.onnx_policy import load_onnx_policy
-
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "model.onnx"
-        export_onnx(path, out, pretrained)
-        return load_onnx_policy(out)  # the session holds the graph in memory

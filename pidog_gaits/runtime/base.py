@@ -17,14 +17,12 @@ import numpy as np
 
 from pidog_gaits.backends import Reading
 from pidog_gaits.gaits import poses, steering
-from pidog_gaits.gaits.library import GAITS, GaitPlayer, GaitSpec
+from pidog_gaits.gaits.library import GaitPlayer, GaitSpec
 from pidog_gaits.robot import specs
 
 RAMP_S = 0.6
 """Blend time (s) from the pose held into a new gait: ``sim.rollout.RAMP_S`` (tested equal),
 repeated here so the robot's import path stays free of MuJoCo."""
-COMMAND_SCALE = np.array([0.1, 0.1])
-"""Command differences (m/s, rad/s) counted as equal when picking a gait for a command."""
 
 
 def stand_targets() -> np.ndarray:
@@ -56,7 +54,10 @@ class StepContext:
     blend_from: np.ndarray
     """Targets (12, rad) held when the gait started (the stand at start-up)."""
     last_targets: np.ndarray
-    """Last commanded targets (12, rad): the ``last_action`` observation."""
+    """Last commanded targets (12, rad)."""
+    target_history: np.ndarray | None = None
+    """``(TARGET_HISTORY, 12)`` commanded targets (rad), newest first: the ``targets``
+    observation (``envs.observations``); ``None``: ``last_targets`` repeated."""
     reading: Reading | None = None
     step: int = 0
     """Control steps since the gait started."""
@@ -74,6 +75,9 @@ class DeployPolicy(Protocol):
     image_size_px: tuple[int, int]
     control_dt_s: float
     """Control period the model was trained for (s)."""
+    signals: tuple[str, ...]
+    """The robot signals the model reads (its observation parts, ``image`` included;
+    empty for models that read only the gait input)."""
 
     def reset(self) -> None:
         """Clear any recurrent state (start of a run or a gait change)."""
@@ -126,6 +130,7 @@ class ExpertPolicy:
     kind = "expert"
     engine = "numpy"
     image = None
+    signals: tuple[str, ...] = ()
     image_size_px = (specs.CAMERA_WIDTH_PX, specs.CAMERA_HEIGHT_PX)
     control_dt_s = specs.CONTROL_DT_S
 
@@ -147,23 +152,6 @@ def gait_with(gait: GaitSpec, direction: float | None, turn: float | None) -> Ga
     if turn is not None:
         changes["turn"] = float(turn)
     return dataclasses.replace(gait, **changes) if changes else gait
-
-
-def gait_for_velocity(forward_mps: float, yaw_radps: float) -> GaitSpec:
-    """The expert gait whose command is nearest ``[forward_mps, yaw_radps]`` (sit excluded).
-
-    The policies were trained on these commands only, so a ``cmd_vel`` maps to the
-    nearest one instead of being fed raw (``envs.prior.gait_for_command`` does the same).
-    """
-    wanted = np.array([forward_mps, yaw_radps], dtype=float)
-    best, best_d = GAITS["stand"], float("inf")
-    for gait in GAITS.values():
-        if gait.family == "sit":
-            continue
-        d = float(np.sum(((gait.command - wanted) / COMMAND_SCALE) ** 2))
-        if d < best_d:
-            best, best_d = gait, d
-    return best
 
 
 class GaitSchedule:
@@ -195,7 +183,12 @@ class GaitSchedule:
         """Goal heading (the start's, turning at the gait's yaw rate) minus the heading,
         integrated from the gyro: the heading hold of ``PiDogEnv._update_command``."""
 
-    def context(self, last_targets: np.ndarray, reading: Reading | None) -> StepContext:
+    def context(
+        self,
+        last_targets: np.ndarray,
+        reading: Reading | None,
+        target_history: np.ndarray | None = None,
+    ) -> StepContext:
         gait = self.gait
         command = gait.command.astype(np.float32)
         if reading is not None and self.heading_gain_per_s > 0:
@@ -212,6 +205,7 @@ class GaitSchedule:
             blend_weight=ramp_weight(self.step * self.dt_s),
             blend_from=self.blend_from,
             last_targets=last_targets,
+            target_history=target_history,
             reading=reading,
             step=self.step,
         )

@@ -25,9 +25,11 @@ from pidog_gaits.backends.safety import (
     INTERRUPT_STOP,
     SafetyConfig,
     SafetyMonitor,
+    SafetyStopError,
 )
 from pidog_gaits.gaits.library import GaitSpec
 from pidog_gaits.runtime.base import DeployPolicy, GaitSchedule, stand_targets
+from pidog_gaits.runtime.observation import TARGET_HISTORY
 
 STAND_TOLERANCE_RAD = 1e-3
 
@@ -120,6 +122,7 @@ def run_controller(
                 monitor.last_rad = stand.copy()
             # ---- the gait
             last = monitor.last_rad.copy()
+            history = np.tile(last, (TARGET_HISTORY, 1))  # as PiDogEnv.reset starts it
             schedule = GaitSchedule(gait, dt, last)
             monitor.sitting = gait.family == "sit"
             policy.reset()
@@ -134,7 +137,11 @@ def run_controller(
                     break
                 tick = t_gait + i * dt
                 t0 = clock()
-                reading = backend.read()
+                try:
+                    reading = backend.read()
+                except SafetyStopError as exc:  # a sensor that keeps failing (the camera)
+                    monitor.stop(exc.reason)
+                    break
                 if monitor.check_tilt(reading.imu[:3]):
                     break
                 if gait_source is not None:
@@ -143,11 +150,13 @@ def run_controller(
                         schedule.switch(wanted, last)
                         monitor.sitting = wanted.family == "sit"
                         policy.reset()
-                ctx = schedule.context(last, reading)
+                ctx = schedule.context(last, reading, history)
                 t1 = clock()
                 raw = policy.act(ctx)
                 infer_s.append(clock() - t1)
                 last = monitor.limit(raw)
+                history[1:] = history[:-1]  # what was sent, newest first
+                history[0] = last
                 backend.command(last)
                 schedule.advance()
                 steps += 1

@@ -26,7 +26,8 @@ from pidog_gaits.runtime.base import ExpertPrior, StepContext, blend, stand_targ
 from pidog_gaits.runtime.observation import build_observation
 
 METADATA_KEY = "pidog_gaits"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: PPO graphs take the policy group only (``targets`` history, no measured joints)."""
 
 
 class ModelLoadError(ValueError):
@@ -39,9 +40,17 @@ def read_metadata(session) -> dict:
         raise ModelLoadError(
             "this ONNX file has no pidog_gaits metadata; export it with `pidog-gaits export`"
         )
-    info = json.loads(meta[METADATA_KEY])
+    try:
+        info = json.loads(meta[METADATA_KEY])
+    except ValueError:
+        raise ModelLoadError("its pidog_gaits metadata is not valid JSON") from None
     if info.get("format", 0) > FORMAT_VERSION:
         raise ModelLoadError("this ONNX file was written by a newer pidog-gaits; update it")
+    if info.get("kind") == "ppo" and info.get("format", 0) < FORMAT_VERSION:
+        raise ModelLoadError(
+            "this PPO model was exported by an older pidog-gaits (its inputs differ); "
+            "export it again from its final_model.pth, or retrain it"
+        )
     if list(info.get("joint_names", specs.JOINT_NAMES)) != list(specs.JOINT_NAMES):
         raise ModelLoadError("the model's joint order differs from this package's")
     return info
@@ -55,7 +64,15 @@ def open_session(path: str | Path, threads: int = 1):
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's errors share no base class
+        name = type(exc).__name__
+        if name in ("InvalidProtobuf", "DecodeError"):
+            raise ModelLoadError(
+                f"{path}: not a readable ONNX model (corrupt, truncated or not ONNX: {name})"
+            ) from None
+        raise ModelLoadError(f"{path}: onnxruntime cannot load this model ({name})") from None
 
 
 class _StatefulGraph:
@@ -85,6 +102,7 @@ class OnnxImitationPolicy:
     kind = "imitation"
     engine = "onnx"
     image = None
+    signals: tuple[str, ...] = ()
     image_size_px = (specs.CAMERA_WIDTH_PX, specs.CAMERA_HEIGHT_PX)
 
     def __init__(self, session, info: dict) -> None:
@@ -116,6 +134,7 @@ class OnnxPpoPolicy:
         self.arch = info.get("arch", "ppo")
         self.control_dt_s = float(info.get("control_dt_s", specs.CONTROL_DT_S))
         self.obs_keys = list(info["obs_keys"])
+        self.signals = tuple(self.obs_keys)
         self.bounds = {
             k: (np.asarray(lo, dtype=np.float32), np.asarray(hi, dtype=np.float32))
             for k, (lo, hi) in info.get("obs_bounds", {}).items()
@@ -152,10 +171,15 @@ class OnnxPpoPolicy:
 def load_onnx_policy(path: str | Path):
     """The right ONNX policy class for the file's metadata."""
     session = open_session(path)
-    info = read_metadata(session)
+    try:
+        info = read_metadata(session)
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"{path}: {exc}") from None
     kind = info.get("kind")
-    if kind == "imitation":
-        return OnnxImitationPolicy(session, info)
-    if kind == "ppo":
-        return OnnxPpoPolicy(session, info)
-    raise ModelLoadError(f"unknown model kind {kind!r} in {path}")
+    classes = {"imitation": OnnxImitationPolicy, "ppo": OnnxPpoPolicy}
+    if kind not in classes:
+        raise ModelLoadError(f"{path}: unknown model kind {kind!r} in its metadata")
+    try:
+        return classes[kind](session, info)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelLoadError(f"{path}: incomplete pidog_gaits metadata ({exc!r})") from None

@@ -1,4 +1,4 @@
-"""Stage 3's PPO policy as a ``DeployPolicy`` (PyTorch), and its export to one ONNX graph.
+"""Stage 3's PPO policy as a ``DeployPolicy`` (PyTorch).
 
 The policy acts on the observation of ``PiDogEnv`` (``runtime.observation``) and outputs
 a residual: joint targets = prior + ``action_scale_rad`` * clip(action, -1, 1), clipped
@@ -10,8 +10,8 @@ blended (``gaits.steering``), exactly as the env does. The deployed action is th
 deterministic one (the Gaussian's mean), as ``policy.predict(obs, deterministic=True)``
 gives it.
 
-The exported ONNX graph holds the policy and, for an imitation prior, the imitation net
-too (inputs ``gait_input`` + its LSTM state), so the robot loads one file.
+Its ONNX export (``export.export_ppo``) holds the policy and, for an imitation prior, the
+imitation net too (inputs ``gait_input`` + its LSTM state), so the robot loads one file.
 """
 
 from __future__ import annotations
@@ -20,16 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from pidog_gaits.gaits import steering
-from pidog_gaits.gaits.steering import (
-    TURN_KNOTS,  # the graph's ``steering`` flag shadows the module
-)
 from pidog_gaits.robot import specs
 from pidog_gaits.runtime.base import ExpertPrior, StepContext, blend, stand_targets
-from pidog_gaits.runtime.observation import build_observation
-from pidog_gaits.runtime.onnx_policy import FORMAT_VERSION, ModelLoadError
+from pidog_gaits.runtime.observation import actor_keys, build_observation
+from pidog_gaits.runtime.onnx_policy import ModelLoadError
 
 
 def is_ppo_checkpoint(ckpt: object) -> bool:
@@ -87,11 +83,12 @@ class TorchPpoPolicy:
         self.image = None if env_config.vision == "none" else env_config.vision
         self.image_size_px = (env_config.image_width_px, env_config.image_height_px)
         spaces = policy.observation_space.spaces
-        self.obs_keys = list(spaces)
+        self.obs_keys = actor_keys(spaces)  # the policy group: the critic's part never
+        self.signals = tuple(self.obs_keys)  # reaches the deployed actor
         self.bounds = {
             k: (box.low.astype(np.float32), box.high.astype(np.float32))
             for k, box in spaces.items()
-            if k != "image"
+            if k in self.obs_keys and k != "image"
         }
         self.scale = np.asarray(env_config.action_scale_rad(), dtype=float)
         self.steering = bool(env_config.steering)
@@ -191,95 +188,3 @@ def _prior_model(env_config, path: Path, pretrained: str | None):
     except ValueError as exc:
         raise ModelLoadError(str(exc)) from None
     return model
-
-
-# ---------------------------------------------------------------------- ONNX export
-class _PpoGraph(nn.Module):
-    """Observation parts (+ gait input and prior state) -> action (+ prior targets, state).
-
-    With steering, the prior runs on a batch of the three knot turns and the graph blends
-    them with the action's ``steer`` (``gaits.steering``), so ``prior_targets_rad`` is
-    the steered prior and the caller only adds the residual.
-    """
-
-    def __init__(self, policy, keys: list[str], prior_model=None, steering: bool = False):
-        super().__init__()
-        self.policy = policy
-        self.keys = keys
-        self.prior_model = prior_model
-        self.recurrent = bool(prior_model is not None and prior_model.recurrent)
-        self.steering = steering
-        self.register_buffer("knots", torch.tensor(TURN_KNOTS, dtype=torch.float32))
-
-    def forward(self, *inputs):
-        n = len(self.keys)
-        obs = dict(zip(self.keys, inputs[:n], strict=True))
-        # SB3's own deterministic path: preprocess (image / 255), features, mean action.
-        action = self.policy.get_distribution(obs).get_actions(deterministic=True)
-        action = torch.clamp(action, -1.0, 1.0)
-        if self.prior_model is None:
-            return action
-        rows = inputs[n].view(1, 4)
-        if self.steering:  # the gait input at each knot turn, one row each
-            rows = rows.repeat(3, 1)
-            rows = torch.cat([rows[:, :2], self.knots.view(3, 1), rows[:, 3:]], dim=1)
-        if self.recurrent:
-            state = (inputs[n + 1], inputs[n + 2])
-            out, (h, c) = self.prior_model(rows.view(-1, 1, 4), state)
-            out = out.view(-1, specs.NUM_JOINTS)
-        else:
-            out = self.prior_model(rows)[0]
-        if self.steering:  # gaits.steering.knot_weights, in torch
-            turn = torch.clamp(inputs[n][0, 2] + action[0, specs.NUM_JOINTS], -1.0, 1.0)
-            weights = torch.stack([torch.relu(-turn), 1.0 - torch.abs(turn), torch.relu(turn)])
-            out = weights.view(1, 3) @ out
-        return (action, out, h, c) if self.recurrent else (action, out)
-
-
-def export_ppo(policy: TorchPpoPolicy, out: Path, source: str) -> dict:
-    """Write ``policy`` (and its imitation prior) to ``out``; returns the metadata."""
-    from pidog_gaits.export import imitation_state_spec, lstm_state_shape, write_onnx
-
-    space = policy.policy.observation_space.spaces
-    args: list[torch.Tensor] = []
-    for key in policy.obs_keys:
-        box = space[key]
-        dtype = torch.uint8 if key == "image" else torch.float32
-        args.append(torch.zeros((1, *box.shape), dtype=dtype))
-    inputs = list(policy.obs_keys)
-    outputs = ["action"]
-    state: list[dict] = []
-    if policy.prior_model is not None:
-        model = policy.prior_model
-        args.append(torch.zeros(1, 4))
-        inputs.append("gait_input")
-        outputs.append("prior_targets_rad")
-        if model.recurrent:
-            batch = len(steering.TURN_KNOTS) if policy.steering else 1
-            shape = lstm_state_shape(model, batch)
-            args += [torch.zeros(shape), torch.zeros(shape)]
-            inputs += ["h_in", "c_in"]
-            outputs += ["h_out", "c_out"]
-            state = imitation_state_spec(model, batch)
-    env = policy.env_config
-    info = {
-        "format": FORMAT_VERSION,
-        "kind": "ppo",
-        "arch": "ppo",
-        "joint_names": list(specs.JOINT_NAMES),
-        "control_dt_s": policy.control_dt_s,
-        "obs_keys": list(policy.obs_keys),
-        "obs_bounds": {k: (lo.tolist(), hi.tolist()) for k, (lo, hi) in policy.bounds.items()},
-        "image": policy.image,
-        "image_size_px": list(policy.image_size_px),
-        "prior": policy.prior,
-        "prior_arch": getattr(policy.prior_model, "arch", None),
-        "action_scale_rad": policy.scale.tolist(),
-        "steering": policy.steering,
-        "state": state,
-        "env": env.as_dict(),
-        "source": source,
-    }
-    graph = _PpoGraph(policy.policy, policy.obs_keys, policy.prior_model, policy.steering)
-    write_onnx(graph, tuple(args), inputs, outputs, out, info)
-    return info

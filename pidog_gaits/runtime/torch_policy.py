@@ -8,7 +8,6 @@ named on the command line.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ class TorchImitationPolicy:
     kind = "imitation"
     engine = "torch"
     image = None
+    signals: tuple[str, ...] = ()
     image_size_px = (specs.CAMERA_WIDTH_PX, specs.CAMERA_HEIGHT_PX)
 
     def __init__(self, controller, arch: str, control_dt_s: float = specs.CONTROL_DT_S) -> None:
@@ -69,11 +69,10 @@ def read_pth(path: str | Path) -> dict:
 
 
 def _why(exc: Exception) -> str:
-    """The useful part of a failed ``weights_only`` load: which pickled object it met."""
-    match = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
-    if match:
-        return f"it pickles the Python object {match.group(1)}, which is never loaded"
-    return type(exc).__name__
+    """The useful part of a failed ``weights_only`` load (which pickled object it met)."""
+    from pidog_gaits.neural_network import torch_load_error
+
+    return torch_load_error(exc)
 
 
 def load_torch_policy(path: str | Path, pretrained: str | None = None):

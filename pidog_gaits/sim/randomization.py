@@ -20,11 +20,11 @@ class DomainParams:
     """One setting of the world and robot. Scales are relative to the nominal model."""
 
     friction_scale: float = 1.0
-    """Floor and foot sliding friction (x nominal 0.8 foot, 1.0 floor)."""
+    """Floor and foot sliding friction (x nominal: foot 0.4, which sets its contact; floor 1.0)."""
     mass_scale: float = 1.0
     """All link masses and inertias."""
     servo_torque_scale: float = 1.0
-    """Servo stall torque and stiffness (x 0.216 N*m)."""
+    """Servo stall torque and stiffness (x 0.258 N*m)."""
     servo_speed_scale: float = 1.0
     """Servo slew limit (x 428 deg/s)."""
     latency_s: float = specs.DEFAULT_LATENCY_S

@@ -88,11 +88,14 @@ def run_gait(
     video: str | Path | None = None,
     stop_on_fall: bool = True,
     on_step=None,
+    ramp_s: float = RAMP_S,
 ) -> GaitRunResult:
     """Run ``gait`` for ``seconds`` of simulated time and report figures.
 
     :param controller: maps gait inputs to targets; the expert when ``None``.
     :param on_step: called as ``on_step(sim, gait_input, targets)`` after every control step.
+    :param ramp_s: blend from the stand into the controller's targets over this time (s);
+        0 for a controller that starts from the stand itself (the library replay).
     """
     if seconds <= 0:
         raise ValueError("seconds must be > 0")
@@ -120,7 +123,7 @@ def run_gait(
         t0 = time.perf_counter()
         gait_input = gait.inputs(phase)[0]
         targets = controller(gait_input)
-        w = ramp_weight(sim.time_s)
+        w = min(1.0, sim.time_s / ramp_s) if ramp_s > 0 else 1.0
         if w < 1.0:
             targets = w * targets + (1.0 - w) * stand
         sim.step(targets)

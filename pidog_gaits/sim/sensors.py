@@ -1,10 +1,18 @@
 """PiDog's sensors with noise: IMU, ultrasonic rangefinder, head camera, joint encoders.
 
 Readings are what the real robot can give: the SH3001 6-axis IMU has no magnetometer, so
-orientation is roll and pitch only (no absolute yaw); the HC-SR04-type rangefinder
-returns the nearest echo in a ~15 deg cone, clipped to 2 cm..4 m. Joint positions and
-velocities are the simulator's; on the real robot the commanded angles stand in for them
-(hobby servos report no position).
+orientation is roll and pitch only (no absolute yaw), estimated from the accelerometer
+and gyro by the same filter the robot runs (``robot.imu.AttitudeFilter``); the
+HC-SR04-type rangefinder returns the nearest echo in a ~15 deg cone, 2 cm..4 m, or the
+library's -1 when no echo comes back (nothing in range, or a missed echo). Joint
+positions and velocities are the simulator's: they are for the critic and for robots
+with feedback servos; PiDog's hobby servos report no position.
+
+The colour camera is ray cast (``sim/camera.py``, no OpenGL) and passes through the
+robot's own ``robot.camera.preprocess_frame``. ``camera_observation(kind, t_s)`` gives the
+policy's image as the real camera would deliver it at control time ``t_s``: captured at
+30 frames/s, ~35 ms late, the last frame held between captures (``CameraStream``);
+``reset_camera`` starts an episode with a new ``CameraAppearance``.
 """
 
 from __future__ import annotations
@@ -15,7 +23,12 @@ import mujoco
 import numpy as np
 
 from pidog_gaits.robot import specs
+from pidog_gaits.robot.camera import CAMERA_FRAME_RATE_HZ
+from pidog_gaits.robot.imu import AttitudeFilter
+from pidog_gaits.sim.camera import NATIVE_SCALE, CameraAppearance, CameraStream, RayCamera
 from pidog_gaits.sim.physics import PiDogSim
+
+CAMERA_KINDS = ("rgb", "depth")
 
 IMU_DIM = 8
 """accelerometer xyz (m/s^2), gyro xyz (rad/s), roll, pitch (rad)."""
@@ -74,9 +87,19 @@ class Sensors:
         self._geomgroup[specs.WORLD_GEOM_GROUP] = 1
         self._ray_geomid = np.zeros(len(self._sonar_dirs), dtype=np.int32)
         self._ray_dist = np.zeros(len(self._sonar_dirs))
+        self.attitude = AttitudeFilter()
+        self._attitude_time_s: float | None = None
+        self.sonar_miss_prob = specs.ULTRASONIC_MISS_PROB
+        """Chance that a reading with a surface in range gets no echo (-1)."""
         self._depth_dirs: np.ndarray | None = None
-        self._renderer: mujoco.Renderer | None = None
-        self._unit_imu = _sigmas(("accel_mps2", 3), ("gyro_radps", 3), ("orientation_rad", 2))
+        self._ray_cameras: dict[tuple[int, int], RayCamera] = {}
+        self._streams: dict[tuple[str, int, int], CameraStream] = {}
+        self.appearance = CameraAppearance()
+        """The colour camera's appearance this episode (``reset_camera``)."""
+        self._camera_t0_s = 0.0
+        self._camera_phase_s = 0.0
+        # Roll and pitch are the attitude filter's, from the noisy accel and gyro.
+        self._unit_imu = _sigmas(("accel_mps2", 3), ("gyro_radps", 3))
         self._unit_joints = _sigmas(
             ("joint_pos_rad", specs.NUM_JOINTS), ("joint_vel_radps", specs.NUM_JOINTS)
         )
@@ -121,15 +144,40 @@ class Sensors:
 
     # ------------------------------------------------------------------ IMU
     def imu(self) -> np.ndarray:
-        """``[ax, ay, az, gx, gy, gz, roll, pitch]`` in the body frame (m/s^2, rad/s, rad)."""
+        """``[ax, ay, az, gx, gy, gz, roll, pitch]`` in the body frame (m/s^2, rad/s, rad).
+
+        Roll and pitch are the robot's own estimate from the noisy accelerometer and gyro
+        (``robot.imu.AttitudeFilter``, advanced by the simulated time since the last
+        reading), not the simulator's true attitude (``true_roll_pitch_rad``).
+        """
         sd = self.sim.data.sensordata
-        out = np.empty(IMU_DIM)
+        out = np.empty(6)
         out[0:3] = sd[self._accel_adr : self._accel_adr + 3]
         out[3:6] = sd[self._gyro_adr : self._gyro_adr + 3]
-        r20, r21, r22 = self.sim.body_rotation[2].tolist()
-        out[6] = math.atan2(r21, r22)  # roll
-        out[7] = -math.asin(max(-1.0, min(1.0, r20)))  # pitch
-        return self._add_noise(out, self._imu_sigma)
+        self._add_noise(out, self._imu_sigma)
+        now = self.sim.time_s
+        dt = -1.0 if self._attitude_time_s is None else now - self._attitude_time_s
+        self._attitude_time_s = now
+        roll, pitch = self.attitude.update(out[0:3], out[3:6], dt)
+        return np.append(out, (roll, pitch))
+
+    def reset_attitude(self, settled: bool = True) -> None:
+        """Restart the roll/pitch filter for a new episode. ``settled``: start it at the
+        true attitude, as the robot's filter has settled by the time a gait starts (it
+        runs through the 1 s stand-up, ``runtime.loop``); else from the next reading."""
+        if settled:
+            self.attitude.reset(*self.true_roll_pitch_rad())
+            self._attitude_time_s = self.sim.time_s
+        else:
+            self.attitude.reset()
+            self._attitude_time_s = None
+
+    def true_roll_pitch_rad(self) -> np.ndarray:
+        """The simulator's exact roll and pitch (rad): privileged, for the critic."""
+        r = self.sim.body_rotation
+        roll = math.atan2(r[2, 1], r[2, 2])
+        pitch = -math.asin(max(-1.0, min(1.0, r[2, 0])))
+        return np.array([roll, pitch])
 
     # ------------------------------------------------------------------ encoders
     def joints(self) -> np.ndarray:
@@ -163,10 +211,19 @@ class Sensors:
         return min(hits) if hits else specs.ULTRASONIC_MAX_RANGE_M  # 7 rays: no numpy
 
     def ultrasonic(self) -> float:
-        """Range reading (m) with noise, clipped to the sensor's 2 cm..4 m."""
+        """Range reading (m) with noise, 2 cm..4 m, or ``ULTRASONIC_NO_ECHO`` (-1).
+
+        No echo comes back when nothing is within range, and, with probability
+        ``sonar_miss_prob``, when a surface is (a glancing or soft surface, or a ping lost
+        to the trot's motion): the SunFounder library reports -1 for both. With
+        ``noise_scale`` 0 (exact readings) no echo is lost.
+        """
         true = self.ultrasonic_true_m()
         if true >= specs.ULTRASONIC_MAX_RANGE_M:
-            return specs.ULTRASONIC_MAX_RANGE_M
+            return specs.ULTRASONIC_NO_ECHO
+        miss = self.sonar_miss_prob if self.noise_scale > 0.0 else 0.0  # exact: no misses
+        if miss > 0.0 and self.rng.random() < miss:
+            return specs.ULTRASONIC_NO_ECHO
         sigma = self._sigma("ultrasonic_m")
         reading = true + sigma * float(self.rng.standard_normal()) if sigma else true
         # min/max: np.clip's per-call cost on one float was a visible share of a step.
@@ -231,21 +288,81 @@ class Sensors:
         scale = 255.0 / specs.DEPTH_MAX_M
         return (np.stack([depth, obstacles]) * scale).astype(np.uint8)
 
+    def ray_camera(self, width_px: int, height_px: int) -> RayCamera:
+        """The head camera's ray caster at a native size (made once per size)."""
+        key = (width_px, height_px)
+        cam = self._ray_cameras.get(key)
+        if cam is None:
+            sim = self.sim
+            cam = RayCamera(
+                sim.model, self._cam_id, width_px, height_px,
+                floor_geom_id=sim.floor_geom_id, box_geom_ids=sim.obstacle_geom_ids,
+            )  # fmt: skip
+            cam.set_appearance(self.appearance)
+            self._ray_cameras[key] = cam
+        return cam
+
+    def rgb_observation(
+        self, width: int = specs.CAMERA_WIDTH_PX, height: int = specs.CAMERA_HEIGHT_PX
+    ) -> np.ndarray:
+        """The policy's colour image now: ``(3, height, width)`` uint8, RGB.
+
+        Ray cast at ``NATIVE_SCALE`` times the size, with this episode's appearance and
+        its pixel noise times ``noise_scale`` (from ``rng``), then averaged down by
+        ``robot.camera.preprocess_frame``, the function picamera2's frames go through.
+        """
+        cam = self.ray_camera(NATIVE_SCALE * width, NATIVE_SCALE * height)
+        return cam.observation(self.sim.data, width, height, self.rng, self.noise_scale)
+
     def rgb_image(
         self, width: int = specs.CAMERA_WIDTH_PX, height: int = specs.CAMERA_HEIGHT_PX
     ) -> np.ndarray:
-        """RGB ``(height, width, 3)`` uint8 from the head camera (OpenGL, headless via EGL)."""
-        if self._renderer is None or (self._renderer.width, self._renderer.height) != (
-            width,
-            height,
-        ):
-            self.close()
-            self._renderer = mujoco.Renderer(self.sim.model, height, width)
-        self._renderer.update_scene(self.sim.data, camera=self._cam_id)
-        return self._renderer.render()
+        """``rgb_observation`` as ``(height, width, 3)`` (the layout callers had from EGL)."""
+        return np.ascontiguousarray(self.rgb_observation(width, height).transpose(1, 2, 0))
+
+    # ------------------------------------------------------------------ camera timing
+    def reset_camera(self, appearance: CameraAppearance | None = None, t0_s: float = 0.0) -> None:
+        """Start an episode's camera at time ``t0_s`` (s) with ``appearance``.
+
+        Draws the capture phase (the camera's clock against the controller's) from
+        ``rng``; ``None`` keeps the model's nominal appearance.
+        """
+        self.appearance = appearance or CameraAppearance()
+        for cam in self._ray_cameras.values():
+            cam.set_appearance(self.appearance)
+        self._camera_t0_s = t0_s
+        period_s = 1.0 / CAMERA_FRAME_RATE_HZ
+        self._camera_phase_s = float(self.rng.uniform(0.0, period_s))
+        for stream in self._streams.values():
+            stream.reset(t0_s, self._camera_phase_s)
+
+    def camera_observation(
+        self,
+        kind: str,
+        t_s: float,
+        width: int = specs.CAMERA_WIDTH_PX,
+        height: int = specs.CAMERA_HEIGHT_PX,
+    ) -> np.ndarray:
+        """The image a policy acting at control time ``t_s`` (s) has from the head camera.
+
+        ``kind``: ``rgb`` (``rgb_observation``, ``(3, H, W)``) or ``depth``
+        (``depth_observation``, ``(2, H, W)``). Frames come at the camera's rate and delay
+        and are held between captures (``CameraStream``); call once per control step with
+        increasing ``t_s`` after ``reset_camera``.
+        """
+        key = (kind, width, height)
+        stream = self._streams.get(key)
+        if stream is None:
+            if kind == "rgb":
+                render = lambda: self.rgb_observation(width, height)  # noqa: E731
+            elif kind == "depth":
+                render = lambda: self.depth_observation(width, height)  # noqa: E731
+            else:
+                raise ValueError(f"camera kind {kind!r}: expected one of {CAMERA_KINDS}")
+            stream = CameraStream(render)
+            stream.reset(self._camera_t0_s, self._camera_phase_s)
+            self._streams[key] = stream
+        return stream.frame(t_s)
 
     def close(self) -> None:
-        """Free the OpenGL renderer; safe to call twice."""
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        """Nothing to free (the ray camera holds no OpenGL context); kept for callers."""
