@@ -3,7 +3,7 @@
 Env (``env``): one env on medium physics under zero actions (the prior alone), for vision
 none, depth and rgb at the training camera size (and depth/rgb at the sensor's 64x48).
 Vec (``vec``): ``--envs`` envs stepped by each vec env kind (``dummy``, ``subproc``,
-``threads``) under zero actions (the prior's trot), vision none and depth 32x24, beside
+``threads``) under zero actions (the prior's trot), vision none, depth and colour 32x24, beside
 the bare limit measured in the same run: the same trot's ``mj_step`` calls replayed with
 nothing but ``mj_step`` (as ``sim_speed.py`` does), in one thread and in one thread per
 core, each on its own ``MjData``. ``vec_share_*`` is a kind's env steps/s over that
@@ -169,12 +169,13 @@ class NullEnv(gym.Env):
 
 
 def make_ppo(config: EnvConfig, vec_kind: str, envs: int = 4, seed: int = 0):
-    """Stage 3's PPO (``RLConfig`` defaults, the PiDog CNN) on ``envs`` seeded envs
-    (``vec_kind`` ``null``: ``NullEnv``s in a ``DummyVecEnv``)."""
+    """Stage 3's PPO as ``train_rl_vision`` builds it (``RLConfig`` defaults, the
+    asymmetric actor-critic) on ``envs`` seeded envs (``vec_kind`` ``null``: ``NullEnv``s
+    in a ``DummyVecEnv``)."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-    from pidog_gaits.envs.features import PiDogFeatures
+    from pidog_gaits.envs.asymmetric import PiDogActorCriticPolicy
     from pidog_gaits.train_rl_vision import RLConfig
 
     d = RLConfig()
@@ -182,13 +183,14 @@ def make_ppo(config: EnvConfig, vec_kind: str, envs: int = 4, seed: int = 0):
         inner = DummyVecEnv([lambda: NullEnv(config) for _ in range(envs)])
     else:
         inner = make_vec_env(config, envs, vec_kind, seed=seed)
-    venv = VecNormalize(inner, norm_obs=False)
+    venv = VecNormalize(inner, norm_obs=False, gamma=d.gamma)
     return PPO(
-        "MultiInputPolicy", venv, n_steps=d.n_steps, batch_size=d.batch_size,
-        n_epochs=d.n_epochs, learning_rate=d.learning_rate, device="cpu", verbose=0,
-        seed=seed, policy_kwargs={"features_extractor_class": PiDogFeatures,
-                                  "net_arch": {"pi": d.net_arch, "vf": d.net_arch},
-                                  "log_std_init": d.log_std_init},
+        PiDogActorCriticPolicy, venv, n_steps=d.n_steps, batch_size=d.batch_size,
+        n_epochs=d.n_epochs, learning_rate=d.learning_rate, gamma=d.gamma,
+        gae_lambda=d.gae_lambda, clip_range=d.clip_range, ent_coef=d.ent_coef, device="cpu",
+        verbose=0, seed=seed,
+        policy_kwargs={"net_arch": {"pi": list(d.net_arch), "vf": list(d.net_arch)},
+                       "log_std_init": d.log_std_init, "critic": d.critic},
     )  # fmt: skip
 
 
@@ -282,7 +284,9 @@ def main(
         raise typer.BadParameter(f"unknown sections {sorted(wanted - known)}")
     torch.set_num_threads(threads)
     torch.distributions.Distribution.set_default_validate_args(False)
-    base = EnvConfig(quality="medium")
+    from pidog_gaits.train_rl_vision import RLConfig
+
+    base = RLConfig(quality="medium").env_config()  # what stage 3 trains on
     env_cases = {
         "none": base.replace(vision="none"),
         "depth_32x24_fast": base.replace(
@@ -306,7 +310,7 @@ def main(
             rate = max(env_steps_per_s(cfg, steps) for _ in range(repeats))
             figures[f"env_steps_per_s_{name}"] = rate
     if "vec" in wanted:
-        for name in ("none", "depth_32x24"):
+        for name in ("none", "depth_32x24", "rgb_32x24"):
             for key, value in vec_rates(env_cases[name], envs, vec_seconds, repeats).items():
                 prefix = "vec" if key.startswith("share_") else "vec_steps_per_s"
                 if key.startswith("bare_"):
@@ -318,7 +322,7 @@ def main(
         depth = env_cases["depth_32x24"]
         ppo_cases = {
             f"{vision}_{kind}": (env_cases[vision], kind, envs, 0)
-            for vision in ("depth_32x24", "none")
+            for vision in ("depth_32x24", "rgb_32x24", "none")
             for kind in (*MEASURED_KINDS, "null")
         }
         ppo_cases |= {
@@ -327,7 +331,6 @@ def main(
         }
         ppo_cases[f"depth_32x24_threads_update_threads_{both}"] = (depth, "threads", envs, both)
         ppo_cases["depth_64x48_threads"] = (env_cases["depth_64x48"], "threads", envs, 0)
-        ppo_cases["rgb_32x24_threads"] = (env_cases["rgb_32x24"], "threads", envs, 0)
         if ppo_only:
             keep = {c.strip() for c in ppo_only.split(",")}
             ppo_cases = {k: v for k, v in ppo_cases.items() if k in keep}
