@@ -326,7 +326,8 @@ def main(
             for kind in (*MEASURED_KINDS, "null")
         }
         ppo_cases |= {
-            f"depth_32x24_{kind}_{2 * envs}envs": (depth, kind, 2 * envs, 0)
+            f"{vision}_{kind}_{2 * envs}envs": (env_cases[vision], kind, 2 * envs, 0)
+            for vision in ("depth_32x24", "rgb_32x24")
             for kind in ("dummy", "threads", "null")
         }
         ppo_cases[f"depth_32x24_threads_update_threads_{both}"] = (depth, "threads", envs, both)
