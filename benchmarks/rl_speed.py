@@ -3,19 +3,21 @@
 Env (``env``): one env on medium physics under zero actions (the prior alone), for vision
 none, depth and rgb at the training camera size (and depth/rgb at the sensor's 64x48).
 Vec (``vec``): ``--envs`` envs stepped by each vec env kind (``dummy``, ``subproc``,
-``threads``) under zero actions (the prior's trot), vision none and depth 32x24, beside
+``threads``) under zero actions (the prior's trot), vision none, depth and colour 32x24, beside
 the bare limit measured in the same run: the same trot's ``mj_step`` calls replayed with
 nothing but ``mj_step`` (as ``sim_speed.py`` does), in one thread and in one thread per
 core, each on its own ``MjData``. ``vec_share_*`` is a kind's env steps/s over that
 all-core bare control-step rate. Kinds and the bare loops are
 interleaved, best of ``--repeats``, so a neighbour's load hits them alike.
 PPO (``ppo``): ``PPO.learn`` with the stage 3 defaults (4 envs, n_steps 256, batch 256,
-5 epochs, the PiDog CNN), timed after a one-rollout warm-up, for each vectorized env type;
+5 epochs, the PiDog CNN), timed after a one-rollout warm-up, for each vectorized env type,
+for twice the envs, and for ``null`` envs that cost nothing (the learner's own ceiling);
+the cases take turns (``ppo_rates``);
 the figure is environment steps per wall second including the gradient updates, i.e.
 what ``--timesteps 200000`` costs. Best of ``--repeats`` (the machine is shared).
 
-    python benchmarks/rl_speed.py [--sections env,vec,ppo] [--ppo-steps 8192] \
-        [--repeats 2] [--envs 4] [--json PATH|-]
+    python benchmarks/rl_speed.py [--sections env,vec,ppo,determinism] [--repeats 2] \
+        [--ppo-rollouts 2] [--ppo-only CASE,...] [--envs 4] [--json PATH|-]
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+import gymnasium as gym  # noqa: E402
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -147,42 +150,85 @@ def vec_rates(config: EnvConfig, envs: int, seconds: float, repeats: int) -> dic
     return best | {f"share_{kind}": best[kind] / ceiling for kind in MEASURED_KINDS}
 
 
-def make_ppo(config: EnvConfig, vec_kind: str, envs: int = 4, seed: int = 0):
-    """Stage 3's PPO (``RLConfig`` defaults, the PiDog CNN) on ``envs`` seeded envs."""
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.vec_env import VecNormalize
+class NullEnv(gym.Env):
+    """PiDog-v0's spaces and one real first observation, at no cost per step: PPO on these
+    measures the learner's own cost (policy forward, rollout buffer, updates)."""
 
-    from pidog_gaits.envs.features import PiDogFeatures
+    def __init__(self, config: EnvConfig) -> None:
+        env = PiDogEnv(config)
+        self.observation_space, self.action_space = env.observation_space, env.action_space
+        self._obs, _ = env.reset(seed=0)
+        env.close()
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        return self._obs, {}
+
+    def step(self, action):
+        return self._obs, 0.0, False, False, {}
+
+
+def make_ppo(config: EnvConfig, vec_kind: str, envs: int = 4, seed: int = 0):
+    """Stage 3's PPO as ``train_rl_vision`` builds it (``RLConfig`` defaults, the
+    asymmetric actor-critic) on ``envs`` seeded envs (``vec_kind`` ``null``: ``NullEnv``s
+    in a ``DummyVecEnv``)."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    from pidog_gaits.envs.asymmetric import PiDogActorCriticPolicy
     from pidog_gaits.train_rl_vision import RLConfig
 
     d = RLConfig()
-    venv = VecNormalize(make_vec_env(config, envs, vec_kind, seed=seed), norm_obs=False)
+    if vec_kind == "null":
+        inner = DummyVecEnv([lambda: NullEnv(config) for _ in range(envs)])
+    else:
+        inner = make_vec_env(config, envs, vec_kind, seed=seed)
+    venv = VecNormalize(inner, norm_obs=False, gamma=d.gamma)
     return PPO(
-        "MultiInputPolicy", venv, n_steps=d.n_steps, batch_size=d.batch_size,
-        n_epochs=d.n_epochs, learning_rate=d.learning_rate, device="cpu", verbose=0,
-        seed=seed, policy_kwargs={"features_extractor_class": PiDogFeatures,
-                                  "net_arch": {"pi": d.net_arch, "vf": d.net_arch},
-                                  "log_std_init": d.log_std_init},
+        PiDogActorCriticPolicy, venv, n_steps=d.n_steps, batch_size=d.batch_size,
+        n_epochs=d.n_epochs, learning_rate=d.learning_rate, gamma=d.gamma,
+        gae_lambda=d.gae_lambda, clip_range=d.clip_range, ent_coef=d.ent_coef, device="cpu",
+        verbose=0, seed=seed,
+        policy_kwargs={"net_arch": {"pi": list(d.net_arch), "vf": list(d.net_arch)},
+                       "log_std_init": d.log_std_init, "critic": d.critic},
     )  # fmt: skip
 
 
-def ppo_steps_per_s(
-    config: EnvConfig, vec_kind: str, steps: int, envs: int = 4, update_threads: int = 0
-) -> float:
-    """PPO steps/s; ``update_threads`` > 0 switches torch threads for the updates."""
+def ppo_rates(
+    cases: dict[str, tuple[EnvConfig, str, int, int]], rollouts: int, repeats: int
+) -> dict[str, float]:
+    """PPO steps/s per case ``name: (config, vec kind, envs, update threads)``, interleaved.
+
+    Every case is built and warmed up (one rollout and update: allocations, first
+    resets) first; then each repeat trains ``rollouts`` rollouts+updates of every case in
+    turn, and the best rate is kept. A neighbour's load thus hits every case alike,
+    instead of whichever happened to run while it was busy. ``update threads`` > 0
+    switches torch threads for the updates (``UpdateThreads``).
+    """
     from pidog_gaits.envs.training_log import UpdateThreads
 
-    model = make_ppo(config, vec_kind, envs)
     threads = torch.get_num_threads()
-    callback = UpdateThreads(threads, update_threads or threads)
-    rollout = model.n_steps * envs
-    model.learn(rollout, callback=callback)  # warm-up: allocations, first episode resets
-    t0 = time.perf_counter()
-    model.learn(max(steps, rollout), reset_num_timesteps=False, callback=callback)
-    rate = (model.num_timesteps - rollout) / (time.perf_counter() - t0)
-    torch.set_num_threads(threads)
-    model.get_env().close()
-    return rate
+    models = {}
+    try:
+        for name, (config, kind, envs, update_threads) in cases.items():
+            model = make_ppo(config, kind, envs)
+            callback = UpdateThreads(threads, update_threads or threads)
+            model.learn(model.n_steps * envs, callback=callback)
+            models[name] = (model, callback)
+        best: dict[str, float] = {}
+        for _ in range(repeats):
+            for name, (model, callback) in models.items():
+                before, t0 = model.num_timesteps, time.perf_counter()
+                steps = model.n_steps * model.n_envs * rollouts
+                model.learn(steps, reset_num_timesteps=False, callback=callback)
+                rate = (model.num_timesteps - before) / (time.perf_counter() - t0)
+                torch.set_num_threads(threads)
+                best[name] = max(rate, best.get(name, 0.0))
+    finally:
+        torch.set_num_threads(threads)
+        for model, _ in models.values():
+            model.get_env().close()
+    return best
 
 
 def ppo_episodes(config: EnvConfig, vec_kind: str, steps: int, envs: int, seed: int) -> dict:
@@ -220,7 +266,10 @@ def main(
     ),
     env_steps: int = typer.Option(2000, help="Steps per env measurement."),
     vec_seconds: float = typer.Option(1.0, help="Seconds per vec env / bare measurement."),
-    ppo_steps: int = typer.Option(8192, help="PPO steps per training measurement."),
+    ppo_rollouts: int = typer.Option(2, help="Rollouts+updates per PPO measurement."),
+    ppo_only: str = typer.Option(
+        "", help="Comma-separated PPO cases to run (e.g. depth_32x24_threads); all if empty."
+    ),
     determinism_steps: int = typer.Option(20_000, help="PPO steps of each determinism run."),
     determinism_vision: str = typer.Option("depth_32x24", help="Env case of those runs."),
     envs: int = typer.Option(4, help="Envs per vec env and PPO run."),
@@ -235,7 +284,9 @@ def main(
         raise typer.BadParameter(f"unknown sections {sorted(wanted - known)}")
     torch.set_num_threads(threads)
     torch.distributions.Distribution.set_default_validate_args(False)
-    base = EnvConfig(quality="medium")
+    from pidog_gaits.train_rl_vision import RLConfig
+
+    base = RLConfig(quality="medium").env_config()  # what stage 3 trains on
     env_cases = {
         "none": base.replace(vision="none"),
         "depth_32x24_fast": base.replace(
@@ -259,7 +310,7 @@ def main(
             rate = max(env_steps_per_s(cfg, steps) for _ in range(repeats))
             figures[f"env_steps_per_s_{name}"] = rate
     if "vec" in wanted:
-        for name in ("none", "depth_32x24"):
+        for name in ("none", "depth_32x24", "rgb_32x24"):
             for key, value in vec_rates(env_cases[name], envs, vec_seconds, repeats).items():
                 prefix = "vec" if key.startswith("share_") else "vec_steps_per_s"
                 if key.startswith("bare_"):
@@ -267,25 +318,28 @@ def main(
                     key = key.removeprefix("bare_")
                 figures[f"{prefix}_{name}_{key}"] = value
     if "ppo" in wanted:
-        ppo_cases = {
-            f"{vision}_{kind}": (env_cases[vision], kind)
-            for vision in ("depth_32x24", "none")
-            for kind in MEASURED_KINDS
-        }
-        ppo_cases["depth_64x48_threads"] = (env_cases["depth_64x48"], "threads")
-        ppo_cases["rgb_32x24_threads"] = (env_cases["rgb_32x24"], "threads")
-        for name, (cfg, kind) in ppo_cases.items():
-            steps = ppo_steps if not name.startswith("rgb") else ppo_steps // 4
-            rate = max(ppo_steps_per_s(cfg, kind, steps, envs) for _ in range(repeats))
-            figures[f"ppo_steps_per_s_{name}"] = rate
         both = os.cpu_count() or 1
-        if both > threads:  # the updates on every core
-            figures[f"ppo_steps_per_s_depth_32x24_threads_update_threads_{both}"] = max(
-                ppo_steps_per_s(env_cases["depth_32x24"], "threads", ppo_steps, envs, both)
-                for _ in range(repeats)
-            )
-        best = max(figures[f"ppo_steps_per_s_depth_32x24_{k}"] for k in MEASURED_KINDS)
-        figures["ppo_200k_minutes_depth_32x24_fastest"] = 200_000 / best / 60
+        depth = env_cases["depth_32x24"]
+        ppo_cases = {
+            f"{vision}_{kind}": (env_cases[vision], kind, envs, 0)
+            for vision in ("depth_32x24", "rgb_32x24", "none")
+            for kind in (*MEASURED_KINDS, "null")
+        }
+        ppo_cases |= {
+            f"{vision}_{kind}_{2 * envs}envs": (env_cases[vision], kind, 2 * envs, 0)
+            for vision in ("depth_32x24", "rgb_32x24")
+            for kind in ("dummy", "threads", "null")
+        }
+        ppo_cases[f"depth_32x24_threads_update_threads_{both}"] = (depth, "threads", envs, both)
+        ppo_cases["depth_64x48_threads"] = (env_cases["depth_64x48"], "threads", envs, 0)
+        if ppo_only:
+            keep = {c.strip() for c in ppo_only.split(",")}
+            ppo_cases = {k: v for k, v in ppo_cases.items() if k in keep}
+        for name, rate in ppo_rates(ppo_cases, ppo_rollouts, repeats).items():
+            figures[f"ppo_steps_per_s_{name}"] = rate
+        rates = [figures.get(f"ppo_steps_per_s_depth_32x24_{k}", 0) for k in MEASURED_KINDS]
+        if max(rates):
+            figures["ppo_200k_minutes_depth_32x24_fastest"] = 200_000 / max(rates) / 60
     if "determinism" in wanted:  # the bar: same seed, same returns, with the threads
         cfg = env_cases[determinism_vision]
         runs = [ppo_episodes(cfg, "threads", determinism_steps, envs, 0) for _ in range(2)]

@@ -12,7 +12,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from pidog_gaits.envs.config import EnvConfig
 from pidog_gaits.envs.pidog_env import PiDogEnv
 from pidog_gaits.envs.thread_vec import EnvWorkerError, ThreadVecEnv, split_indices
-from pidog_gaits.envs.vec import VEC_KINDS, env_factory, make_vec_env
+from pidog_gaits.envs.vec import MEASURED_KINDS, VEC_KINDS, env_factory, make_vec_env, pick_vec_env
 
 TIMEOUT_S = 60.0
 """Longest any call here may take; a hang fails the test instead of stalling the suite."""
@@ -45,8 +45,8 @@ def within_timeout(fn, *args, **kwargs):
 
 def rollout(kind: str, n_envs: int = 5, steps: int = 45, seed: int = 7) -> list:
     """Every observation, reward, done and info of ``steps`` random-action steps."""
-    if kind == "helpers_only":  # every slice on a helper thread, the caller only waits
-        venv = ThreadVecEnv([env_factory(small_config()) for _ in range(n_envs)], 2, False)
+    if kind == "main_steps":  # the caller steps the first slice itself
+        venv = ThreadVecEnv([env_factory(small_config()) for _ in range(n_envs)], 2, True)
         venv.seed(seed)
     else:
         venv = make_vec_env(small_config(), n_envs, kind, seed=seed)
@@ -95,7 +95,7 @@ def test_threads_give_dummys_episodes_exactly():
     assert sum(int(d.sum()) for _, _, d, _, _ in dummy[1:]) >= 5  # auto-resets happened
     assert any("terminal_observation" in i for *_, infos, _ in dummy[1:] for i in infos)
     assert_same(dummy, threads)
-    assert_same(dummy, within_timeout(rollout, "helpers_only"))
+    assert_same(dummy, within_timeout(rollout, "main_steps"))
 
 
 def test_same_seed_same_run_and_other_seed_differs():
@@ -141,6 +141,19 @@ def test_a_raising_env_ends_the_step_with_its_index_and_error():
         within_timeout(venv.close)
 
 
+def test_ppo_training_ends_with_the_workers_error():
+    from stable_baselines3 import PPO
+
+    cfg = small_config(vision="none")
+    fns = [env_factory(cfg) for _ in range(3)]
+    fns[1] = lambda: Raises(PiDogEnv(cfg), at=40)
+    venv = within_timeout(ThreadVecEnv, fns)
+    model = PPO("MultiInputPolicy", venv, n_steps=32, batch_size=32, n_epochs=1, seed=0)
+    with pytest.raises(EnvWorkerError, match="env 1 raised in step: ValueError: servo on fire"):
+        within_timeout(model.learn, 256)
+    within_timeout(venv.close)
+
+
 def test_a_failing_constructor_names_its_env():
     cfg = small_config()
 
@@ -160,6 +173,7 @@ def test_env_method_runs_on_the_envs_own_thread():
     assert names == [None, None]
     where = venv._run(lambda i: threading.current_thread().name, "probe")
     assert where[0] == where[1] != where[3] == where[2]  # two slices, two threads
+    assert threading.current_thread().name not in where
     assert venv.get_attr("render_mode") == [None] * 4
     venv.close()
 
@@ -204,6 +218,26 @@ def test_ppo_same_seed_same_returns_as_dummy_and_as_itself():
     assert threads[0] == again[0] == dummy[0]
     np.testing.assert_array_equal(threads[1], again[1])
     np.testing.assert_array_equal(threads[1], dummy[1])
+
+
+def test_any_env_with_a_box_observation_matches_dummy():
+    """Only ``reset``/``step`` are used: a plain Gymnasium env works as well."""
+    fns = [lambda: gym.make("CartPole-v1") for _ in range(3)]
+    runs = []
+    for venv in (DummyVecEnv(fns), within_timeout(ThreadVecEnv, fns, 2)):
+        venv.seed(5)
+        record = [venv.reset()]
+        for t in range(60):
+            record.append(venv.step(np.array([t % 2, 1, 0])))
+        venv.close()
+        runs.append(record)
+    assert_same(runs[0], runs[1])
+
+
+def test_auto_measures_every_kind_and_keeps_the_fastest():
+    kind, rates = within_timeout(pick_vec_env, small_config(vision="none"), 2, 0.3)
+    assert set(rates) == set(MEASURED_KINDS) and all(r > 0 for r in rates.values())
+    assert rates[kind] == max(rates.values())
 
 
 def test_dummy_vec_env_is_still_what_dummy_builds():

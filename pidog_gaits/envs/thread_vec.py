@@ -9,8 +9,10 @@ Design:
 
 - Persistent workers, one per core by default (``threads``), each owning a fixed,
   contiguous slice of the envs. Each env is built, reset, stepped and closed by its own
-  worker only, so thread-bound state (an OpenGL context for the colour camera) stays on
-  one thread. A step costs one ``SimpleQueue`` put per worker and one get per worker.
+  worker only (with ``main_steps``, slice 0 by the calling thread), so thread-bound
+  state (an OpenGL context for the colour camera) stays on one thread. A step costs one
+  ``SimpleQueue`` put per worker and one reply per worker (~30 us per step of 4 envs
+  more than ``DummyVecEnv``, measured with cost-free envs).
 - No copy of the world per step: workers write straight into the shared observation,
   reward and done buffers, each at its own indices.
 - Semantics are ``DummyVecEnv``'s: ``seed()``/``reset()`` seed env i with ``seed + i``
@@ -18,9 +20,15 @@ Design:
   ``TimeLimit.truncated`` in its info and is reset at once, its reset info in
   ``reset_infos``. Each env owns its simulator and random generator, so results do not
   depend on which thread ran when: the same seed gives ``dummy``'s episodes exactly.
+  Infos are not deep-copied as ``DummyVecEnv`` does: envs return a fresh dict per step.
 - A worker that raises sends the error back; the step raises ``EnvWorkerError`` naming
   the env's index, chained to the original exception. Every worker always answers, so
   nothing waits forever.
+
+Limits: the Python part of each step holds the GIL, so two threads cannot beat 1e6 /
+(Python microseconds per step) env steps/s (``benchmarks/env_step_cpu.py``); and when
+other jobs fill the cores, each GIL hand-off waits for the OS to run the other thread,
+so ``dummy`` can be faster: ``vec.pick_vec_env`` measures.
 """
 
 from __future__ import annotations
@@ -43,8 +51,11 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 from stable_baselines3.common.vec_env.patch_gym import _patch_env
 from stable_baselines3.common.vec_env.util import dict_to_obs, obs_space_info
 
-MAIN_STEPS = True
-"""Default of ``ThreadVecEnv(main_steps=)``; see ``benchmarks/rl_speed.py`` for the figures."""
+MAIN_STEPS = False
+"""Default of ``ThreadVecEnv(main_steps=)``. Helpers only measured faster, 4 envs on the
+shared 2-core machine (load 5-7), best of 5 interleaved: depth 32x24 750 vs 659 and 444
+vs 359 env steps/s, no camera 628 vs 453; the caller stepping a slice adds a third
+thread contending for the GIL instead of saving a hand-off."""
 
 
 class EnvWorkerError(RuntimeError):
@@ -81,10 +92,10 @@ class _Worker:
 
     def _loop(self) -> None:
         while True:
-            job, results, where = self.inbox.get()
+            seq, job, results, where = self.inbox.get()
             if job is None:
                 return
-            self.replies.put(_run_slice(self.indices, job, results, where))
+            self.replies.put((seq, _run_slice(self.indices, job, results, where)))
 
 
 def split_indices(n_envs: int, n_threads: int) -> list[list[int]]:
@@ -120,6 +131,7 @@ class ThreadVecEnv(VecEnv):
         slices = split_indices(n_envs, threads)
         self._own: list[int] = slices.pop(0) if main_steps else []
         self._replies: queue.SimpleQueue = queue.SimpleQueue()
+        self._seq = 0  # numbers each dispatch; workers echo it in their reply
         self._workers = [
             _Worker(idx, self._replies, f"ThreadVecEnv-{w}") for w, idx in enumerate(slices)
         ]
@@ -158,10 +170,16 @@ class ThreadVecEnv(VecEnv):
         if self._closed:
             raise RuntimeError("ThreadVecEnv is closed")
         results = into if into is not None else [None] * len(self.envs)
+        self._seq += 1
         for worker in self._workers:
-            worker.inbox.put((job, results, where))
+            worker.inbox.put((self._seq, job, results, where))
         errors = [_run_slice(self._own, job, results, where)]
-        errors += [self._replies.get() for _ in self._workers]
+        waiting = len(self._workers)
+        while waiting:
+            seq, error = self._replies.get()
+            if seq == self._seq:  # else a reply to a call an interrupt (Ctrl-C) abandoned
+                errors.append(error)
+                waiting -= 1
         errors = [e for e in errors if e is not None]
         if errors:
             i, exc, where = min(errors, key=lambda e: e[0])
@@ -232,7 +250,7 @@ class ThreadVecEnv(VecEnv):
     def _stop_workers(self) -> None:
         self._closed = True
         for worker in self._workers:
-            worker.inbox.put((None, None, None))
+            worker.inbox.put((0, None, None, None))
         for worker in self._workers:
             worker.thread.join(timeout=5.0)
 

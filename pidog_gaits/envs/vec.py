@@ -1,11 +1,15 @@
 """Vectorized PiDog-v0 envs: N independent simulators, in one thread, in a few threads
 (one per core) or in one process each.
 
-``auto`` times a short burst of each kind on this machine and keeps the fastest. On the
-2-core development CPU ``threads`` (``thread_vec.ThreadVecEnv``) overlaps MuJoCo's C
-work on both cores; ``DummyVecEnv`` keeps one core busy, and ``SubprocVecEnv`` pays a
-process round trip per step that costs more than the ~1 ms step. All three give the same
-episodes for the same seed, so the choice changes speed only.
+``auto`` times a short burst of each kind on this machine and keeps the fastest.
+``threads`` (``thread_vec.ThreadVecEnv``) overlaps MuJoCo's C work on free cores;
+``DummyVecEnv`` keeps one core busy, and ``SubprocVecEnv`` pays a process round trip per
+step that costs more than the ~1 ms step. On a machine whose cores other jobs already
+fill, a thread waiting for the GIL also waits for the OS to run the thread holding it,
+and the winner changed from run to run (``benchmarks/rl_speed.py``, 4 depth envs at load
+7-9 on 2 cores: threads 462 vs dummy 286 env steps/s, then 550 vs 738): hence the
+measurement rather than a fixed choice. All three give the same episodes for the same
+seed, so the choice changes speed only.
 """
 
 from __future__ import annotations
@@ -88,15 +92,25 @@ def vec_steps_per_s(venv: VecEnv, seconds: float = 1.0) -> float:
     return steps / (time.perf_counter() - t0)
 
 
-def pick_vec_env(config: EnvConfig, n_envs: int, seconds: float = 1.0) -> tuple[str, dict]:
-    """The fastest kind on this machine, and the measured env steps/s of each."""
+def pick_vec_env(
+    config: EnvConfig, n_envs: int, seconds: float = 1.0, rounds: int = 3
+) -> tuple[str, dict]:
+    """The fastest kind on this machine, and the measured env steps/s of each.
+
+    Each kind gets ``seconds`` in all, in ``rounds`` turns taken with the others (best
+    turn kept), so a neighbour's burst of load does not decide the choice alone.
+    """
     if n_envs == 1:
         return "dummy", {}
-    rates = {}
-    for kind in MEASURED_KINDS:
-        venv = make_vec_env(config, n_envs, kind)
-        try:
-            rates[kind] = vec_steps_per_s(venv, seconds)
-        finally:
+    rates: dict[str, float] = {}
+    venvs: dict[str, VecEnv] = {}
+    try:
+        for kind in MEASURED_KINDS:
+            venvs[kind] = make_vec_env(config, n_envs, kind)
+        for _ in range(rounds):
+            for kind, venv in venvs.items():
+                rates[kind] = max(rates.get(kind, 0.0), vec_steps_per_s(venv, seconds / rounds))
+    finally:
+        for venv in venvs.values():
             venv.close()
     return max(rates, key=rates.get), rates
