@@ -264,11 +264,7 @@ class PiDogEnv(gym.Env):
         it labels the demonstrations the actor is cloned from (``envs.warm_start``), so
         the actor learns to act on what it sees (teacher-student distillation)."""
         depth = self.sensors.depth_observation(*TEACHER_DEPTH_PX)
-        # With no box near, it steers back onto the heading the command holds: labels
-        # for "the way is clear" that say "go where the command says", not "go straight"
-        # (a student cloned from the latter kept its drift: 0.24 m sideways per m).
-        heading = reflex.heading_steer(float(self.command[1]), float(self.gait_command[1]))
-        return reflex.reflex_action_from_depth(depth, self.config.action_dim(), heading)
+        return reflex.reflex_action_from_depth(depth, self.config.action_dim())
 
     def boxes_body_frame(self) -> np.ndarray:
         """``(PRIVILEGED_BOXES, 3)``: the nearest placed boxes' centres ahead and to the

@@ -47,27 +47,12 @@ def avoidance_steer(obstacle_depth_u8: np.ndarray) -> float:
     return float(np.clip(GAIN * float(SECTOR_WEIGHTS @ (s * near)), -1.0, 1.0))
 
 
-FULL_STEER_YAW_RADPS = 0.23
-"""Yaw rate of the trot at steer +-1 (``trot_left``/``trot_right``'s commands, rad/s)."""
-
-
-def heading_steer(command_yaw_radps: float, gait_yaw_radps: float = 0.0) -> float:
-    """Steer in [-1, 1] that turns at the command's yaw rate: the heading hold's
-    correction (``PiDogEnv._update_command``) as a steer, beyond what the gait turns."""
-    steer = (command_yaw_radps - gait_yaw_radps) / FULL_STEER_YAW_RADPS
-    return float(np.clip(steer, -1.0, 1.0))
-
-
-def reflex_action_from_depth(
-    depth_obs_u8: np.ndarray, action_dim: int, heading: float = 0.0
-) -> np.ndarray:
-    """The full action (12 zero residuals, then the steer) for a
-    ``Sensors.depth_observation`` image ``(2, H, W)``: the reflex's steer while a box is
-    near, else ``heading`` (a steer back onto the commanded heading; 0: straight on)."""
+def reflex_action_from_depth(depth_obs_u8: np.ndarray, action_dim: int) -> np.ndarray:
+    """The full action (12 zero residuals, then the reflex's steer) for a
+    ``Sensors.depth_observation`` image ``(2, H, W)``."""
     action = np.zeros(action_dim, dtype=np.float32)
     if action_dim > specs.NUM_JOINTS:
-        steer = avoidance_steer(depth_obs_u8[1])
-        action[specs.NUM_JOINTS] = steer if steer != 0.0 else heading
+        action[specs.NUM_JOINTS] = avoidance_steer(depth_obs_u8[1])
     return action
 
 
