@@ -88,7 +88,8 @@ class RLConfig:
     """``privileged``: the value function also sees the simulator's truth
     (``envs.asymmetric``); ``symmetric``: only what the actor sees."""
     image_width_px: int = 32
-    """Head camera width; 32x24 (half the 64x48 sensor) keeps PPO above 1,000 steps/s."""
+    """The policy's image width; 32x24: the simulator renders 64x48 and the robot 320x240,
+    both averaged down by ``robot.camera.preprocess_frame``."""
     image_height_px: int = 24
     obstacles: int = 3
     """Random boxes per episode (0 = open floor)."""
