@@ -1,7 +1,7 @@
 """PiDog's head camera: its figures, and the ONE preprocessing from a frame to the policy's image.
 
 This module runs on the robot (numpy only: no MuJoCo, torch or gymnasium). The simulator's
-frames (``sim/camera.py``) and picamera2's frames (``backends/pidog.py``) both reach the
+frames (``sim/camera.py``) and picamera2's frames (``backends/picamera.py``) both reach the
 policy through ``preprocess_frame``, so a policy sees the same kind of tensor in training
 and on the robot. Sources for every figure: ``robot/README.md`` ("Camera").
 
