@@ -78,12 +78,13 @@ def test_targets_are_the_commanded_history_newest_first():
 
 
 def test_privileged_part_holds_the_truth_about_boxes_and_domain():
-    from pidog_gaits.envs.observations import PRIVILEGED_TERMS
+    from pidog_gaits.envs.observations import PRIVILEGED_SLICES, PRIVILEGED_TERMS
 
     env = PiDogEnv(fast_config(vision="none", randomization=NOMINAL, random_heading=False))
     obs, _ = env.reset(seed=0, options={"obstacles": [(0.8, 0.2, 0.05, 0.06)], "yaw_rad": 0.5})
     offsets = np.cumsum([0, *PRIVILEGED_TERMS.values()])
     term = dict(zip(PRIVILEGED_TERMS, zip(offsets[:-1], offsets[1:], strict=True), strict=True))
+    assert {k: (s.start, s.stop) for k, s in PRIVILEGED_SLICES.items()} == term
     lo, hi = term["boxes_m"]
     boxes = obs["privileged"][lo:hi].reshape(-1, 3)
     # Placed 0.8 m ahead and 0.2 m left of the start, which the body has not left yet.

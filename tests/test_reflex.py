@@ -9,7 +9,7 @@ from _deploy_models import one_torch_thread, ppo_policy
 from pidog_gaits.envs.config import EnvConfig
 from pidog_gaits.envs.features import DepthScan
 from pidog_gaits.envs.pidog_env import PiDogEnv
-from pidog_gaits.envs.reflex import avoidance_steer, reflex_action, scan_nearness
+from pidog_gaits.envs.reflex import avoidance_steer, reflex_action_from_depth, scan_nearness
 from pidog_gaits.envs.warm_start import clone_into_policy, record_demonstrations
 from pidog_gaits.robot import specs
 from pidog_gaits.sim.randomization import RandomizationRanges
@@ -53,7 +53,7 @@ def test_reflex_turns_away_from_the_box_and_ignores_the_floor():
 
 def test_reflex_action_is_zero_residuals_plus_steer():
     obs = _obs_with_box(0.25)
-    action = reflex_action(obs)
+    action = reflex_action_from_depth(obs["image"], specs.NUM_JOINTS + 1)
     assert action.shape == (specs.NUM_JOINTS + 1,)
     assert not action[: specs.NUM_JOINTS].any() and action[specs.NUM_JOINTS] < 0
 

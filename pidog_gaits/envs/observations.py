@@ -59,6 +59,12 @@ PRIVILEGED_TERMS: dict[str, int] = {
 }
 """The critic-only vector ``privileged``, its terms in order."""
 PRIVILEGED_DIM = sum(PRIVILEGED_TERMS.values())
+_ends = np.cumsum(list(PRIVILEGED_TERMS.values()))
+PRIVILEGED_SLICES: dict[str, slice] = {
+    name: slice(int(end - size), int(end))
+    for (name, size), end in zip(PRIVILEGED_TERMS.items(), _ends, strict=True)
+}
+"""Where each term sits in ``privileged``."""
 FAR_BOX_M = 4.0
 """Where an absent box is put in ``boxes_m`` (ahead, m): beyond anything that matters."""
 

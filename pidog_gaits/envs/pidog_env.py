@@ -56,7 +56,7 @@ PART_BOUNDS: dict[str, tuple[np.ndarray, np.ndarray]] = {
         np.array([-200.0] * 3 + [-50.0] * 3 + [-math.pi] * 2),
         np.array([200.0] * 3 + [50.0] * 3 + [math.pi] * 2),
     ),
-    "sonar": (np.array([specs.ULTRASONIC_MIN_RANGE_M]), np.array([specs.ULTRASONIC_MAX_RANGE_M])),
+    "sonar": (np.array([specs.ULTRASONIC_NO_ECHO]), np.array([specs.ULTRASONIC_MAX_RANGE_M])),
     "joints": (
         np.array([-math.pi] * specs.NUM_JOINTS + [-100.0] * specs.NUM_JOINTS),
         np.array([math.pi] * specs.NUM_JOINTS + [100.0] * specs.NUM_JOINTS),
@@ -72,7 +72,6 @@ PART_BOUNDS: dict[str, tuple[np.ndarray, np.ndarray]] = {
         np.full(obs_mod.PRIVILEGED_DIM, 1000.0),
     ),
 }
-PART_BOUNDS["sonar"] = (np.array([specs.ULTRASONIC_NO_ECHO]), PART_BOUNDS["sonar"][1])
 """Bounds of each non-image part (accel m/s^2, gyro rad/s, angles rad, range m or -1,
 joint rad and rad/s); readings are clipped to them (only a crash exceeds them)."""
 
@@ -239,23 +238,21 @@ class PiDogEnv(gym.Env):
         """The critic's ``privileged`` vector (``observations.PRIVILEGED_TERMS``): the
         simulator's truth, never the actor's input."""
         sim, p = self.sim, self.params
-        rot = sim.body_rotation
         out = np.empty(obs_mod.PRIVILEGED_DIM, dtype=np.float32)
-        n = specs.NUM_JOINTS
-        out[:n] = sim.joint_pos_rad
-        out[n : 2 * n] = sim.joint_vel_radps
-        out[2 * n : 2 * n + 3] = rot.T @ sim.body_lin_vel_world_mps
-        out[2 * n + 3 : 2 * n + 6] = sim.body_ang_vel_body_radps
-        out[2 * n + 6 : 2 * n + 8] = self.sensors.true_roll_pitch_rad()
-        out[2 * n + 8] = sim.body_height_m
-        i = 2 * n + 9
-        out[i : i + 3 * obs_mod.PRIVILEGED_BOXES] = self.boxes_body_frame().ravel()
-        i += 3 * obs_mod.PRIVILEGED_BOXES
-        out[i : i + 6] = (
+        at = obs_mod.PRIVILEGED_SLICES
+        out[at["joint_pos_rad"]] = sim.joint_pos_rad
+        out[at["joint_vel_radps"]] = sim.joint_vel_radps
+        out[at["body_lin_vel_mps"]] = sim.body_rotation.T @ sim.body_lin_vel_world_mps
+        out[at["body_ang_vel_radps"]] = sim.body_ang_vel_body_radps
+        out[at["roll_pitch_rad"]] = self.sensors.true_roll_pitch_rad()
+        out[at["body_height_m"]] = sim.body_height_m
+        out[at["boxes_m"]] = self.boxes_body_frame().ravel()
+        out[at["domain"]] = (
             p.friction_scale, p.mass_scale, p.servo_torque_scale, p.servo_speed_scale,
             p.latency_s, p.sensor_noise_scale,
         )  # fmt: skip
-        out[i + 6] = self.sensors.ultrasonic_true_m()
+        # The range behind this step's sonar reading (``read_parts`` cast it just now).
+        out[at["range_ahead_m"]] = self.sensors.last_true_range_m
         return out
 
     def teacher_action(self) -> np.ndarray:

@@ -54,8 +54,3 @@ def reflex_action_from_depth(depth_obs_u8: np.ndarray, action_dim: int) -> np.nd
     if action_dim > specs.NUM_JOINTS:
         action[specs.NUM_JOINTS] = avoidance_steer(depth_obs_u8[1])
     return action
-
-
-def reflex_action(obs: dict[str, np.ndarray]) -> np.ndarray:
-    """The full action for one observation of a depth-camera env (``vision='depth'``)."""
-    return reflex_action_from_depth(obs["image"], specs.NUM_JOINTS + 1)

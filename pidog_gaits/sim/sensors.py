@@ -91,6 +91,8 @@ class Sensors:
         self._attitude_time_s: float | None = None
         self.sonar_miss_prob = specs.ULTRASONIC_MISS_PROB
         """Chance that a reading with a surface in range gets no echo (-1)."""
+        self.last_true_range_m = specs.ULTRASONIC_MAX_RANGE_M
+        """The true range (m) behind the last ``ultrasonic()`` reading."""
         self._depth_dirs: np.ndarray | None = None
         self._ray_cameras: dict[tuple[int, int], RayCamera] = {}
         self._streams: dict[tuple[str, int, int], CameraStream] = {}
@@ -218,7 +220,7 @@ class Sensors:
         to the trot's motion): the SunFounder library reports -1 for both. With
         ``noise_scale`` 0 (exact readings) no echo is lost.
         """
-        true = self.ultrasonic_true_m()
+        true = self.last_true_range_m = self.ultrasonic_true_m()
         if true >= specs.ULTRASONIC_MAX_RANGE_M:
             return specs.ULTRASONIC_NO_ECHO
         miss = self.sonar_miss_prob if self.noise_scale > 0.0 else 0.0  # exact: no misses
