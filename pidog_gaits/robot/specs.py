@@ -184,11 +184,12 @@ NOISE_SIGMA = {
     "joint_vel_radps": 0.1,
     "accel_mps2": 0.05,
     "gyro_radps": 0.01,
-    "orientation_rad": 0.01,
     "ultrasonic_m": 0.01,
     "depth_m": 0.01,
 }
-"""Gaussian sensor noise; joint figures match the seed pipeline's data collection."""
+"""Gaussian sensor noise; joint figures match the seed pipeline's data collection. Roll and
+pitch carry no noise of their own: they are estimated from the noisy accelerometer and
+gyro (``robot.imu.AttitudeFilter``)."""
 
 CAMERA_WIDTH_PX = 64
 CAMERA_HEIGHT_PX = 48
