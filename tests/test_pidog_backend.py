@@ -22,7 +22,6 @@ from pidog_gaits.backends import BackendUnavailableError
 from pidog_gaits.backends.pidog import (
     PidogBackend,
     PidogConfig,
-    downsample_rgb,
     from_library_deg,
     imu_to_body,
     roll_pitch_from_accel,
@@ -179,10 +178,12 @@ def test_sonar_cm_to_m():
     assert sonar_m_from_cm(900.0) == specs.ULTRASONIC_MAX_RANGE_M
 
 
-def test_downsample_rgb_block_average():
+def test_camera_frames_are_block_averaged():
+    from pidog_gaits.robot.camera import preprocess_frame
+
     img = np.zeros((8, 12, 3), dtype=np.uint8)
     img[:4, :4] = [200, 100, 0]
-    out = downsample_rgb(img, (3, 2))
+    out = preprocess_frame(img, 3, 2, "rgb")  # what the backend's camera reader calls
     assert out.shape == (3, 2, 3)
     assert out[:, 0, 0].tolist() == [200, 100, 0]
     assert out[:, 1, 2].tolist() == [0, 0, 0]

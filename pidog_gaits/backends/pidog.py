@@ -42,7 +42,6 @@ import numpy as np
 
 from pidog_gaits.backends.base import BackendUnavailableError, Reading
 from pidog_gaits.backends.picamera import CameraReader, open_camera
-from pidog_gaits.robot import camera as robot_camera
 from pidog_gaits.robot import specs
 from pidog_gaits.robot.imu import AttitudeFilter, roll_pitch_from_accel
 
@@ -372,8 +371,3 @@ class PidogBackend:
         if self.camera_reader is not None:
             figures.update(self.camera_reader.figures())
         return figures
-
-
-def downsample_rgb(rgb: np.ndarray, size_px: tuple[int, int]) -> np.ndarray:
-    """Area-average an ``(H', W', 3)`` RGB image to ``(3, H, W)`` uint8 (``preprocess_frame``)."""
-    return robot_camera.preprocess_frame(rgb, size_px[0], size_px[1], "rgb")

@@ -19,25 +19,16 @@ from collections.abc import Callable
 import numpy as np
 
 from pidog_gaits.gaits import steering as steering_mod
-from pidog_gaits.gaits.library import GAITS, GaitSpec
+from pidog_gaits.gaits.library import GaitSpec, gait_for_velocity
 from pidog_gaits.robot import specs
 from pidog_gaits.sim.rollout import ExpertController, GaitController, ramp_weight, stand_targets
-
-COMMAND_SCALE = np.array([0.1, 0.1])
-"""Command differences (m/s, rad/s) counted as equal when picking a gait for a command."""
 
 
 def gait_for_command(command: np.ndarray) -> GaitSpec:
     """The expert gait whose ``[speed, yaw rate]`` is nearest ``command`` (sit excluded:
-    its command equals the stand's, and standing is the prior for 'no motion')."""
-    best, best_d = GAITS["stand"], float("inf")
-    for gait in GAITS.values():
-        if gait.family == "sit":
-            continue
-        d = float(np.sum(((gait.command - np.asarray(command, dtype=float)) / COMMAND_SCALE) ** 2))
-        if d < best_d:
-            best, best_d = gait, d
-    return best
+    its command equals the stand's, and standing is the prior for 'no motion'); the same
+    choice a robot's ``cmd_vel`` gets (``gaits.library.gait_for_velocity``)."""
+    return gait_for_velocity(float(command[0]), float(command[1]))
 
 
 def load_imitation_controller(path: str) -> GaitController:

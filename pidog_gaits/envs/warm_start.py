@@ -75,10 +75,7 @@ def clone_into_policy(
     """Fit the actor's mean action to ``actions``; returns the mean loss of each epoch."""
     device = policy.device
     generator = torch.Generator().manual_seed(seed)
-    if hasattr(policy, "actor_parameters"):
-        params = policy.actor_parameters()
-    else:
-        params = [p for name, p in policy.named_parameters() if not name.startswith("value_net")]
+    params = policy.actor_parameters()  # ``envs.asymmetric``: the critic stays as it is
     optimizer = torch.optim.Adam(params, lr=learning_rate)
     n = len(actions)
     target_all = torch.as_tensor(actions, dtype=torch.float32)
