@@ -81,6 +81,8 @@ def policy_parts(joint_readings: str = "commanded") -> dict[str, int]:
     return parts
 
 
+_MEASURED_ORDER = tuple(policy_parts("measured"))
+
 IMAGE_UNITS = {
     "rgb": "head colour camera (PiDog's OV5647 via picamera2), RGB uint8, through "
     "robot.camera.preprocess_frame",
@@ -139,7 +141,8 @@ def read_parts(
     }
     if joint_readings == "measured":
         parts["joints"] = sensors.joints().astype(np.float32)
-    return {k: parts[k] for k in policy_parts(joint_readings)}
+        return {k: parts[k] for k in _MEASURED_ORDER}
+    return parts  # already in ROBOT_PARTS order
 
 
 def flatten(parts: dict[str, np.ndarray]) -> np.ndarray:
