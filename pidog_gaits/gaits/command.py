@@ -1,0 +1,177 @@
+"""Velocity commands, and the gait prior that follows them continuously.
+
+A command-following policy is asked for ``[forward speed (m/s), yaw rate (rad/s)]``
+anywhere in ``CommandRanges`` (``cmd_vel``, ``--command SPEED,YAW_RATE``), not only the
+named gaits' figures. Its prior plays the trot at a continuous *amplitude* and *turn*:
+
+* amplitude ``a`` in [0, 1] blends the joint targets from the stand (0) to the full trot
+  (1); strides and foot lift shrink together, so the speed falls smoothly to zero. The
+  speed each amplitude reaches was measured on the production preset with the scripted
+  trot and nominal physics (``python benchmarks/command_prior.py``):
+  ``SPEED_AT_AMPLITUDE_MPS``; the prior inverts that table.
+* turn in [-1, 1] is the gait input's turn (the steering knots, ``gaits.steering``); the
+  yaw rate a full turn reaches at each amplitude is ``FULL_TURN_YAW_AT_AMPLITUDE_RADPS``.
+
+The walk is not blended in: its 1.25 s cycle cannot be mixed with the trot's 0.24 s one
+without a jump in the phase, and the trot at a small amplitude already covers the walk's
+0.07 m/s. ``CommandFollower`` slews the amplitude (no jump in the targets when a command
+changes) and is run step by step in the same way by the env and by the robot's control
+loop, so both give the same prior for the same command (tested).
+
+Numpy only: the robot imports this.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+AMPLITUDE_KNOTS = np.array([0.0, 0.2, 0.3, 0.5, 0.7, 1.0])
+SPEED_AT_AMPLITUDE_MPS = np.array([0.0, 0.025, 0.072, 0.163, 0.259, 0.438])
+"""Forward speed of the trot played at each ``AMPLITUDE_KNOTS`` amplitude (m/s; mean from
+1 s to 10 s, production preset; ``benchmarks/command_prior.py``)."""
+FULL_TURN_YAW_AT_AMPLITUDE_RADPS = np.array([0.0, 0.037, 0.072, 0.079, 0.095, 0.220])
+"""Yaw rate of the trot at turn +1 and each amplitude (rad/s, same measurement)."""
+
+SPEED_MAX_MPS = float(SPEED_AT_AMPLITUDE_MPS[-1])
+"""Fastest forward command: the full trot's speed."""
+YAW_RATE_MAX_RADPS = 0.2
+"""Largest yaw-rate command (rad/s): a full trot turn reaches 0.22 at full amplitude."""
+TURN_MIN_AMPLITUDE = 0.3
+"""Amplitude the prior plays while turning with no forward speed asked: below it a turn
+has no stride to shorten (``FULL_TURN_YAW_AT_AMPLITUDE_RADPS``)."""
+STILL_MPS = 0.01
+STILL_RADPS = 0.01
+"""A command within these of zero means stand still: the prior is the stand."""
+SLEW_S = 0.6
+"""Time (s) the amplitude takes from 0 to 1: the stand-to-gait ramp of every rollout."""
+PRIOR_HEADING_MAX_RADPS = 0.1
+"""Largest heading-hold correction (rad/s) the prior's turn follows by itself; the rest of
+the correction is the policy's to make, so the prior never fights a detour round a box
+by more than this."""
+
+
+def amplitude_for_speed(speed_mps: float) -> float:
+    """Trot amplitude in [0, 1] whose speed is ``speed_mps`` (the measured table, inverted)."""
+    return float(np.interp(speed_mps, SPEED_AT_AMPLITUDE_MPS, AMPLITUDE_KNOTS))
+
+
+def turn_for_yaw(yaw_radps: float, amplitude: float) -> float:
+    """Gait-input turn in [-1, 1] that asks for ``yaw_radps`` at ``amplitude``."""
+    full = float(np.interp(amplitude, AMPLITUDE_KNOTS, FULL_TURN_YAW_AT_AMPLITUDE_RADPS))
+    if full <= 0.0:
+        return 0.0
+    return min(1.0, max(-1.0, yaw_radps / full))
+
+
+@dataclass(frozen=True)
+class CommandRanges:
+    """What commands a policy is trained on, and how training draws them.
+
+    An episode starts with a command drawn from these ranges and draws a new one every
+    ``hold_s`` (uniform); ``stand_prob`` of the draws are stand still, ``straight_prob``
+    of the rest have no yaw rate.
+    """
+
+    speed_mps: tuple[float, float] = (0.0, SPEED_MAX_MPS)
+    yaw_radps: tuple[float, float] = (-YAW_RATE_MAX_RADPS, YAW_RATE_MAX_RADPS)
+    hold_s: tuple[float, float] = (2.0, 5.0)
+    stand_prob: float = 0.1
+    straight_prob: float = 0.5
+
+    def replace(self, **changes) -> CommandRanges:
+        return dataclasses.replace(self, **changes)
+
+    def validate(self) -> CommandRanges:
+        """``ValueError`` on ranges that cannot be drawn from; returns ``self``."""
+        for name in ("speed_mps", "yaw_radps", "hold_s"):
+            low, high = getattr(self, name)
+            if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+                raise ValueError(f"commands.{name}: need finite low <= high, got {(low, high)}")
+        if self.speed_mps[0] < 0.0 or self.speed_mps[1] > SPEED_MAX_MPS + 1e-9:
+            raise ValueError(f"commands.speed_mps must lie in [0, {SPEED_MAX_MPS}]")
+        if self.hold_s[0] <= 0.0:
+            raise ValueError("commands.hold_s must be > 0")
+        for name in ("stand_prob", "straight_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"commands.{name} must lie in [0, 1]")
+        return self
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """One ``[speed (m/s), yaw rate (rad/s)]`` command."""
+        if rng.random() < self.stand_prob:
+            return np.zeros(2)
+        speed = float(rng.uniform(*self.speed_mps))
+        yaw = 0.0 if rng.random() < self.straight_prob else float(rng.uniform(*self.yaw_radps))
+        return np.array([speed, yaw])
+
+    def sample_hold_s(self, rng: np.random.Generator) -> float:
+        return float(rng.uniform(*self.hold_s))
+
+    def clip(self, command) -> np.ndarray:
+        """``command`` clipped into the ranges (``[speed, yaw rate]``)."""
+        c = np.asarray(command, dtype=float).reshape(2)
+        return np.array(
+            [
+                min(self.speed_mps[1], max(self.speed_mps[0], c[0])),
+                min(self.yaw_radps[1], max(self.yaw_radps[0], c[1])),
+            ]
+        )
+
+    def contains(self, command) -> bool:
+        return bool(np.allclose(self.clip(command), np.asarray(command, dtype=float)))
+
+
+def parse_command(text: str) -> np.ndarray:
+    """``"SPEED,YAW_RATE"`` (m/s, rad/s) -> array; ``ValueError`` naming the problem."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if len(parts) != 2:
+        raise ValueError(f"--command takes SPEED,YAW_RATE (m/s,rad/s), got {text!r}")
+    try:
+        values = np.array([float(p) for p in parts])
+    except ValueError:
+        raise ValueError(f"--command takes two numbers SPEED,YAW_RATE, got {text!r}") from None
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"--command values must be finite, got {text!r}")
+    return values
+
+
+class CommandFollower:
+    """The prior's amplitude and turn for a stream of commands, one control step at a time.
+
+    The amplitude moves towards the one the speed asks for by at most ``dt_s / SLEW_S``
+    per step. The turn asks for the command's yaw rate plus the heading-hold correction,
+    capped at ``PRIOR_HEADING_MAX_RADPS``.
+
+    :param dt_s: control period (s).
+    """
+
+    def __init__(self, dt_s: float) -> None:
+        self.dt_s = dt_s
+        self.amplitude = 0.0
+        self.turn = 0.0
+
+    def reset(self, amplitude: float = 0.0) -> None:
+        self.amplitude = float(amplitude)
+        self.turn = 0.0
+
+    def step(
+        self, speed_mps: float, yaw_radps: float, correction_radps: float = 0.0
+    ) -> tuple[float, float]:
+        """``(amplitude, turn)`` for this step's command (advances the slew)."""
+        still = abs(speed_mps) < STILL_MPS and abs(yaw_radps) < STILL_RADPS
+        if still:
+            goal, yaw = 0.0, 0.0
+        else:
+            goal = amplitude_for_speed(speed_mps)
+            if abs(yaw_radps) >= STILL_RADPS:
+                goal = max(goal, TURN_MIN_AMPLITUDE)
+            cap = PRIOR_HEADING_MAX_RADPS
+            yaw = yaw_radps + min(cap, max(-cap, correction_radps))
+        limit = self.dt_s / SLEW_S
+        self.amplitude += min(limit, max(-limit, goal - self.amplitude))
+        self.turn = turn_for_yaw(yaw, max(self.amplitude, AMPLITUDE_KNOTS[1]))
+        return self.amplitude, self.turn
