@@ -12,15 +12,18 @@ import pidog_gaits.envs  # noqa: F401 - registers PiDog-v0
 from pidog_gaits.envs import prior as prior_mod
 from pidog_gaits.envs.config import EnvConfig
 from pidog_gaits.envs.pidog_env import PiDogEnv
-from pidog_gaits.envs.prior import PriorSequence, gait_for_command
+from pidog_gaits.envs.prior import PriorSequence
 from pidog_gaits.envs.vec import make_vec_env
+from pidog_gaits.gaits.command import CommandRanges
 from pidog_gaits.gaits.library import GAITS
 from pidog_gaits.robot import specs
 from pidog_gaits.sim.physics import PRESETS
 from pidog_gaits.sim.randomization import DomainParams, RandomizationRanges
+from pidog_gaits.sim.rollout import stand_targets
 
 NOMINAL = RandomizationRanges(enabled=False)
 ZERO = np.zeros(13, dtype=np.float32)  # 12 residuals + steer
+TROT = (0.44, 0.0)  # the full trot's command: the prior plays trot_forward unchanged
 
 
 def fast_config(**changes) -> EnvConfig:
@@ -47,7 +50,7 @@ def test_observation_groups_are_the_robots_then_the_critics():
     from pidog_gaits.envs.observations import PRIVILEGED_DIM, ROBOT_PARTS, policy_parts
 
     env = PiDogEnv(fast_config(vision="depth"))
-    obs, _ = env.reset(seed=0)
+    obs, _ = env.reset(seed=0, options={"command": TROT})
     assert set(obs) == {"image", *ROBOT_PARTS, "privileged"}
     assert "joints" not in obs  # PiDog's servos report nothing: not in the default actor
     for key, size in ROBOT_PARTS.items():
@@ -91,7 +94,9 @@ def test_privileged_part_holds_the_truth_about_boxes_and_domain():
     assert boxes[0] == pytest.approx([0.8, 0.2, 0.05], abs=0.03)
     assert boxes[1][0] == pytest.approx(4.0)  # absent boxes read as far ahead
     lo, hi = term["domain"]
-    assert obs["privileged"][lo:hi] == pytest.approx([1, 1, 1, 1, specs.DEFAULT_LATENCY_S, 1])
+    nominal = list(DomainParams().as_dict().values())
+    assert nominal[:6] == pytest.approx([1, 1, 1, 1, specs.DEFAULT_LATENCY_S, 1])
+    assert obs["privileged"][lo:hi] == pytest.approx(nominal)
 
 
 def test_sonar_reads_minus_one_without_an_echo():
@@ -148,7 +153,7 @@ def test_the_physics_preset_asked_for_is_the_one_stepping(quality):
 
 def test_prior_alone_trots_forward_whatever_the_heading():
     env = PiDogEnv(fast_config(vision="none", num_obstacles=0, randomization=NOMINAL))
-    env.reset(seed=0, options={"yaw_rad": math.pi / 2})  # facing world +y
+    env.reset(seed=0, options={"yaw_rad": math.pi / 2, "command": (0.3, 0.0)})  # facing +y
     rewards = []
     for _ in range(150):
         _, r, term, _, _ = env.step(ZERO)
@@ -162,11 +167,13 @@ def test_prior_alone_trots_forward_whatever_the_heading():
 
 def test_action_is_a_bounded_residual_on_the_prior():
     env = PiDogEnv(fast_config(vision="none", randomization=NOMINAL))
-    env.reset(seed=0)
+    env.reset(seed=0, options={"command": TROT})
     for _ in range(40):  # past the stand-to-gait ramp
         env.step(ZERO)
     k = env._step
-    prior = env.prior.targets[k]
+    assert env._amplitude == 1.0  # the full trot: the command is its speed
+    stand = stand_targets()
+    prior = stand + env._amplitude * (env.prior.at_turn(k, env._turn) - stand)
     scale = env.config.action_scale_rad()
     np.testing.assert_allclose(env.targets_for(ZERO), prior)
     high = env.targets_for(np.append(np.full(12, 5.0), 0.0))  # clipped to +1, no steer
@@ -174,15 +181,73 @@ def test_action_is_a_bounded_residual_on_the_prior():
     assert np.all(scale[:8] > 0) and np.all(scale[8:] == 0)  # head and tail hold the prior
 
 
-def test_gait_prior_is_chosen_from_the_command():
-    assert gait_for_command(np.array([0.33, 0.0])).name == "trot_forward"
-    assert gait_for_command(np.array([0.06, 0.0])).name == "walk_forward"
-    assert gait_for_command(np.array([-0.07, 0.0])).name == "walk_backward"
-    assert gait_for_command(np.array([0.03, 0.12])).name == "turn_left"
-    assert gait_for_command(np.array([0.0, 0.0])).name == "stand"
-    env = PiDogEnv(fast_config(vision="none", command_gaits=("walk_forward",)))
-    _, info = env.reset(seed=0)
-    assert info["prior_gait"] == "walk_forward"
+def test_commands_are_drawn_in_range_and_change_mid_episode():
+    ranges = CommandRanges(hold_s=(0.2, 0.2), stand_prob=0.0, straight_prob=0.0)
+    env = PiDogEnv(fast_config(vision="none", commands=ranges, heading_gain_per_s=0.0))
+    obs, info = env.reset(seed=3)
+    seen = {tuple(info["command"])}
+    for _ in range(60):
+        obs, *_ = env.step(ZERO)
+        seen.add(tuple(env.user_command))
+        assert ranges.contains(env.user_command)
+        np.testing.assert_allclose(obs["command"], env.user_command, atol=1e-6)
+    assert len(seen) >= 5  # a new command every 10 steps
+
+
+def test_a_still_command_holds_the_stand_and_a_slow_one_walks_slowly():
+    env = PiDogEnv(fast_config(vision="none", num_obstacles=0, randomization=NOMINAL))
+    env.reset(seed=0, options={"command": (0.0, 0.0)})
+    for _ in range(50):
+        env.step(ZERO)
+    np.testing.assert_allclose(env.targets_for(ZERO), stand_targets())
+    speeds = {}
+    for speed in (0.1, 0.3):
+        env.reset(seed=0, options={"command": (speed, 0.0)})
+        for _ in range(250):
+            _, _, term, trunc, info = env.step(ZERO)
+        speeds[speed] = env.sim.start_frame_displacement_m()[0] / 5.0
+    assert 0.05 < speeds[0.1] < 0.15 and 0.2 < speeds[0.3] < 0.4
+
+
+def test_episode_metrics_hold_the_tracking_errors():
+    env = PiDogEnv(fast_config(vision="none", num_obstacles=0, randomization=NOMINAL,
+                               episode_steps=150))  # fmt: skip
+    env.reset(seed=0, options={"command": (0.2, 0.0)})
+    for _ in range(150):
+        _, _, term, trunc, info = env.step(ZERO)
+    m = info["episode_metrics"]
+    assert m["command_mps"] == 0.2 and m["command_yaw_radps"] == 0.0
+    assert 0.0 <= m["speed_error_mps"] < 0.05  # the prior alone follows the command
+    assert 0.0 <= m["yaw_rate_error_rps"] < 0.05
+    errors = PiDogEnv(fast_config(vision="none", num_obstacles=0, randomization=NOMINAL,
+                                  episode_steps=150, heading_gain_per_s=0.0))  # fmt: skip
+    errors.reset(seed=0, options={"command": (0.2, 0.0)})
+    bad = np.zeros(13, dtype=np.float32)
+    bad[12] = 1.0  # steer hard left all the time: off the commanded yaw rate
+    for _ in range(150):
+        _, _, term, trunc, info = errors.step(bad)
+    assert info["episode_metrics"]["yaw_rate_error_rps"] > m["yaw_rate_error_rps"] + 0.03
+
+
+def test_pushes_center_of_mass_and_imu_bias_follow_the_domain_parameters():
+    pushed = DomainParams(push_force_n=1.0, com_offset_m=0.01, imu_bias_scale=1.0)
+    env = PiDogEnv(fast_config(vision="none", num_obstacles=0))
+    env.reset(seed=0, options={"params": pushed, "command": TROT})
+    body = env.sim.body_id
+    nominal_x = float(env.sim._nominal["body_ipos"][body][0])
+    assert env.sim.model.body_ipos[body][0] == pytest.approx(nominal_x + 0.01)
+    assert np.any(env.sensors.imu_bias != 0.0)
+    forces = []
+    for _ in range(300):  # 6 s: a push every 2-5 s
+        env.step(ZERO)
+        forces.append(np.linalg.norm(env.sim.data.xfrc_applied[body, :3]))
+    assert max(forces) >= 0.5 and forces.count(0.0) > 200  # brief pushes of 0.5-1 N
+    env.reset(seed=0, options={"params": DomainParams(), "command": TROT})
+    assert np.all(env.sensors.imu_bias == 0.0)
+    assert env.sim.model.body_ipos[body][0] == pytest.approx(nominal_x)
+    for _ in range(300):
+        env.step(ZERO)
+        assert not np.any(env.sim.data.xfrc_applied[body])
 
 
 class CountingController:
@@ -224,9 +289,12 @@ def test_imitation_prior_drives_the_env(monkeypatch):
     monkeypatch.setattr(prior_mod, "load_imitation_controller", fake_loader)
     imitation = PiDogEnv(fast_config(vision="none", prior="imitation", pretrained="imit.pth"))
     expert = PiDogEnv(fast_config(vision="none", prior="expert"))
+    # Same turn in both (the prior's heading hold follows each robot's own heading).
+    imitation.config = imitation.config.replace(heading_gain_per_s=0.0)
+    expert.config = expert.config.replace(heading_gain_per_s=0.0)
     scratch = PiDogEnv(fast_config(vision="none", prior="none"))
     for env in (imitation, expert, scratch):
-        env.reset(seed=0)
+        env.reset(seed=0, options={"command": TROT})
         for _ in range(60):  # past the ramp and the fake model's 50-call warm-up
             env.step(ZERO)
     assert loaded == ["imit.pth"]
@@ -323,8 +391,8 @@ def test_bad_settings_are_refused():
         PiDogEnv(EnvConfig(vision="lidar"))
     with pytest.raises(ValueError, match="pretrained"):
         PiDogEnv(EnvConfig(prior="imitation"))
-    with pytest.raises(ValueError, match="gait"):
-        PiDogEnv(EnvConfig(command_gaits=("gallop",)))
+    with pytest.raises(ValueError, match="speed_mps"):
+        PiDogEnv(EnvConfig(commands=CommandRanges(speed_mps=(0.3, 0.1))))
 
 
 def test_config_round_trips_through_a_dict():

@@ -125,3 +125,13 @@ def test_walk_swings_one_leg_at_a_time_in_sunfounder_order():
 def test_unknown_gait_names_the_valid_ones():
     with pytest.raises(ValueError, match="trot_forward"):
         get_gait("gallop")
+
+
+def test_a_cmd_vel_picks_the_nearest_named_gait():
+    from pidog_gaits.gaits.library import gait_for_velocity
+
+    assert gait_for_velocity(0.33, 0.0).name == "trot_forward"
+    assert gait_for_velocity(0.06, 0.0).name == "walk_forward"
+    assert gait_for_velocity(-0.07, 0.0).name == "walk_backward"
+    assert gait_for_velocity(0.03, 0.12).name == "turn_left"
+    assert gait_for_velocity(0.0, 0.0).name == "stand"

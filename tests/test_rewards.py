@@ -33,7 +33,7 @@ def env():
 
 def fresh(env):
     """The robot standing at the origin facing +x, the box hidden."""
-    env.reset(seed=0, options={"obstacles": []})
+    env.reset(seed=0, options={"obstacles": [], "command": (0.44, 0.0)})
     return env
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from pidog_gaits.envs import rewards
 from pidog_gaits.envs.observations import JOINT_READINGS
-from pidog_gaits.gaits.library import GAITS
+from pidog_gaits.gaits.command import CommandRanges
 from pidog_gaits.gaits.steering import HEADING_GAIN_PER_S
 from pidog_gaits.robot import specs
 from pidog_gaits.sim.camera import AppearanceRanges
@@ -53,8 +53,10 @@ class EnvConfig:
     """Random boxes placed ahead of the start each episode (0 = open floor)."""
     episode_steps: int = 500
     """Control steps per episode (50 Hz: 10 s) before truncation."""
-    command_gaits: tuple[str, ...] = ("trot_forward",)
-    """Commands are drawn per episode from these gaits' ``[speed (m/s), yaw rate (rad/s)]``."""
+    commands: CommandRanges = field(default_factory=CommandRanges)
+    """The ``[speed (m/s), yaw rate (rad/s)]`` commands an episode draws, and how often it
+    draws a new one (``gaits.command``); the prior plays the trot at the amplitude and turn
+    that follow the command (``gaits.command.CommandFollower``)."""
     prior: str = "expert"
     """Targets the action is a residual on: ``imitation`` (``pretrained`` model), ``expert``
     (the scripted gait) or ``none`` (from scratch: stand pose + a wide action)."""
@@ -122,11 +124,7 @@ class EnvConfig:
             raise ValueError("episode_steps must be >= 1")
         if self.image_width_px < 8 or self.image_height_px < 8:
             raise ValueError("camera image must be at least 8x8 pixels")
-        if not self.command_gaits:
-            raise ValueError("command_gaits must name at least one gait")
-        for name in self.command_gaits:
-            if name not in GAITS:
-                raise ValueError(f"unknown gait {name!r}; choose from {', '.join(GAITS)}")
+        self.commands.validate()
         for label, scale in (
             ("residual", self.residual_scale_rad),
             ("scratch", self.scratch_scale_rad),
@@ -139,11 +137,10 @@ class EnvConfig:
     def as_dict(self) -> dict:
         """JSON-safe dict (for config.txt and the model files)."""
         d = dataclasses.asdict(self)
-        d["command_gaits"] = list(self.command_gaits)
         d["residual_scale_rad"] = list(self.residual_scale_rad)
         d["scratch_scale_rad"] = list(self.scratch_scale_rad)
         d["reward_weights"] = self.weights()
-        for group in ("randomization", "appearance"):
+        for group in ("randomization", "appearance", "commands"):
             for key, value in d[group].items():
                 if isinstance(value, tuple):
                     d[group][key] = list(value)
@@ -162,7 +159,11 @@ class EnvConfig:
             if isinstance(value, list):
                 look[key] = tuple(value)
         d["appearance"] = AppearanceRanges(**look)
-        for key in ("command_gaits", "residual_scale_rad", "scratch_scale_rad"):
+        cmds = dict(d.pop("commands", {}) or {})
+        d["commands"] = CommandRanges(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in cmds.items()}
+        )
+        for key in ("residual_scale_rad", "scratch_scale_rad"):
             if key in d:
                 d[key] = tuple(d[key])
         return cls(randomization=RandomizationRanges(**rnd), **d)

@@ -45,7 +45,10 @@ def part_scaling() -> dict[str, tuple[list[float], list[float]]]:
         "roll_pitch_rad": ([0.0] * 2, [0.3] * 2),
         "body_height_m": ([NOMINAL_BODY_HEIGHT_M], [0.02]),
         "boxes_m": ([1.5, 0.0, 0.05] * boxes, [1.5, 1.0, 0.05] * boxes),
-        "domain": ([1.0, 1.0, 1.0, 1.0, 0.02, 1.0], [0.3, 0.3, 0.3, 0.3, 0.02, 0.5]),
+        "domain": (  # DomainParams' fields, in order
+            [1.0, 1.0, 1.0, 1.0, 0.02, 1.0, 0.0, 0.5, 0.75],
+            [0.3, 0.3, 0.3, 0.3, 0.02, 0.5, 0.01, 0.5, 0.75],
+        ),
         "range_ahead_m": ([1.0], [1.0]),
     }
     if list(privileged) != list(obs_mod.PRIVILEGED_TERMS):

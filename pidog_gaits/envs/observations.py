@@ -21,11 +21,13 @@ so what the imitation data saw and what PPO's actor sees are the same numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 
 from pidog_gaits.robot import specs
+from pidog_gaits.sim.randomization import DomainParams
 from pidog_gaits.sim.sensors import IMU_DIM, Sensors
 
 TARGET_HISTORY = 3
@@ -44,6 +46,8 @@ ROBOT_PARTS: dict[str, int] = {
 MEASURED_PARTS: dict[str, int] = {"joints": 2 * specs.NUM_JOINTS}
 """Measured joint positions (rad) then velocities (rad/s): feedback servos only."""
 
+DOMAIN_DIM = len(dataclasses.fields(DomainParams))
+"""The episode's domain parameters in ``privileged`` (``sim.randomization.DomainParams``)."""
 PRIVILEGED_BOXES = 3
 """Nearest boxes the critic sees (body frame); absent ones read as far away."""
 PRIVILEGED_TERMS: dict[str, int] = {
@@ -54,7 +58,7 @@ PRIVILEGED_TERMS: dict[str, int] = {
     "roll_pitch_rad": 2,  # true attitude
     "body_height_m": 1,
     "boxes_m": 3 * PRIVILEGED_BOXES,  # per box: ahead, left (centre, m), half size (m)
-    "domain": 6,  # friction, mass, torque, speed scales; latency (s); noise scale
+    "domain": DOMAIN_DIM,  # every DomainParams field, in its order
     "range_ahead_m": 1,  # the true ultrasonic distance, no noise or misses
 }
 """The critic-only vector ``privileged``, its terms in order."""

@@ -1,15 +1,19 @@
 """PiDog-v0: the simulated PiDog walking among boxes, for PPO (stage 3) and evaluation.
 
-One episode: the robot starts in its stand at the origin (random heading), a command is
-drawn, the gait nearest that command is the prior, boxes are scattered ahead, the domain
-parameters are drawn from the training ranges. Each step the action (12 values in
+One episode: the robot starts in its stand at the origin (random heading), a velocity
+command ``[speed (m/s), yaw rate (rad/s)]`` is drawn from ``EnvConfig.commands`` and drawn
+anew every few seconds, boxes are scattered ahead, the domain parameters are drawn from
+the training ranges (with pushes on the body now and then). The prior is the trot played
+at the amplitude and turn that follow the command (``gaits.command.CommandFollower``: the
+same code runs on the robot). Each step the action (12 values in
 [-1, 1], plus ``steer`` with ``EnvConfig.steering``) becomes joint targets ``prior(steer)
 + scale * action[:12]`` (a bounded residual on the imitation model's or expert's targets,
 played at the turn ``steer`` asks for, ``gaits.steering``; from scratch the prior is the
 stand pose and the scale wide), the simulator advances 20 ms, and the reward terms of
 ``rewards.py`` are summed with the profile's weights. A fall ends the episode; 500 steps
-truncate it. The command's yaw rate holds the episode's start heading (``_update_command``),
-so after steering round a box the policy is told which way is back on course.
+truncate it. The goal heading turns at the commanded yaw rate, and the observed command's
+yaw rate adds a correction towards it (``_update_command``), so after steering round a
+box the policy is told which way is back on course.
 
 Observation (a dict; the groups are declared in ``observations``): the policy group
 ``image`` (head camera, uint8 channels-first: RGB, or in simulation only depth and
@@ -31,13 +35,15 @@ from gymnasium import spaces
 from pidog_gaits.envs import observations as obs_mod
 from pidog_gaits.envs import reflex, rewards
 from pidog_gaits.envs.config import EnvConfig
-from pidog_gaits.envs.prior import PriorSequence, gait_for_command, make_controller_factory
+from pidog_gaits.envs.prior import PriorSequence, make_controller_factory
 from pidog_gaits.envs.rewards import Reward, StepState
+from pidog_gaits.gaits.command import CommandFollower
 from pidog_gaits.gaits.library import GAITS
 from pidog_gaits.gaits.steering import heading_correction
 from pidog_gaits.robot import specs
 from pidog_gaits.sim import world
 from pidog_gaits.sim.physics import PiDogSim, wrap_angle, yaw_of_quat
+from pidog_gaits.sim.rollout import stand_targets
 from pidog_gaits.sim.sensors import Sensors
 
 FALL_UPRIGHT_COS = 0.5
@@ -46,6 +52,16 @@ FALL_UPRIGHT_COS = 0.5
 
 TEACHER_DEPTH_PX = (32, 24)
 """Depth image size (width, height) the teacher reads: the reflex was tuned on it."""
+
+PRIOR_GAIT = "trot_forward"
+"""The gait a command-following prior plays (at the follower's amplitude and turn)."""
+TRACKING_SETTLE_S = 1.0
+"""Tracking errors leave out this long after each command change (the slew and the
+body's own lag), so they measure the steady speed, not the transient."""
+PUSH_S = 0.1
+"""How long a push on the body lasts (s)."""
+PUSH_EVERY_S = (2.0, 5.0)
+"""Time between pushes (s, uniform), when ``DomainParams.push_force_n`` > 0."""
 
 BODY_FRONT_M = 0.14
 """Body origin to the front of the head's collision geom (m), the robot's nose in the stand."""
@@ -90,6 +106,45 @@ def observation_space(config: EnvConfig) -> spaces.Dict:
     return spaces.Dict(parts)
 
 
+class _TrackingErrors:
+    """How far the forward speed and yaw rate stayed from the command, per command segment.
+
+    Each segment (one command, ``TRACKING_SETTLE_S`` after its start left out) adds
+    ``|mean actual - commanded|`` weighted by its length; ``errors()`` is the weighted mean.
+    The mean over a segment, not per step: the trot's speed swings within each 0.24 s
+    cycle, and that swing is not a tracking error. A segment that ended before it settled
+    (a fall in the first second) counts all its steps.
+    """
+
+    def __init__(self) -> None:
+        self.sums = np.zeros((2, 3))  # [all steps, settled steps] x [count, speed, yaw]
+        self.command = np.zeros(2)
+        self.weight = 0
+        self.speed_error = 0.0
+        self.yaw_error = 0.0
+
+    def add(self, sim: PiDogSim, command: np.ndarray, settled: bool) -> None:
+        row = (1.0, sim.forward_velocity_mps(), float(sim.body_ang_vel_body_radps[2]))
+        self.sums[0] += row
+        if settled:
+            self.sums[1] += row
+        self.command = command
+
+    def close(self) -> None:
+        """End the current segment (a command change or the episode's end)."""
+        n, speed, yaw = self.sums[1] if self.sums[1, 0] else self.sums[0]
+        if n:
+            self.speed_error += abs(speed - n * float(self.command[0]))
+            self.yaw_error += abs(yaw - n * float(self.command[1]))
+            self.weight += int(n)
+        self.sums[:] = 0.0
+
+    def errors(self) -> dict[str, float]:
+        """``speed_error_mps`` and ``yaw_rate_error_rps`` (0 before any step)."""
+        w = max(self.weight, 1)
+        return {"speed_error_mps": self.speed_error / w, "yaw_rate_error_rps": self.yaw_error / w}
+
+
 class PiDogEnv(gym.Env):
     """Gymnasium env of the simulated PiDog; see the module docstring.
 
@@ -120,6 +175,9 @@ class PiDogEnv(gym.Env):
         self._scale = cfg.action_scale_rad()
         self._controller_for = make_controller_factory(cfg.prior, cfg.pretrained)
         self._priors: dict[str, PriorSequence] = {}
+        self._stand = stand_targets()
+        self._settle_steps = self._steps_after(TRACKING_SETTLE_S)
+        self._amplitude, self._turn = 0.0, 0.0
         self._joint_low = self.sim.joint_low
         self._joint_high = self.sim.joint_high
         self._chase = None
@@ -144,7 +202,8 @@ class PiDogEnv(gym.Env):
         if seq is None:
             gait = GAITS[gait_name]
             cfg = self.config
-            seq = PriorSequence(gait, self._controller_for, cfg.episode_steps, cfg.steering)
+            # The knots always: the follower turns the prior even without a steer action.
+            seq = PriorSequence(gait, self._controller_for, cfg.episode_steps, steering=True)
             self._priors[gait_name] = seq
         return seq
 
@@ -152,9 +211,10 @@ class PiDogEnv(gym.Env):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Start a fresh episode. ``options``: ``params`` (a ``DomainParams``, replaces the
-        random draw), ``command_gait`` (gait name), ``yaw_rad``, ``obstacles`` (list of
+        random draw), ``yaw_rad``, ``obstacles`` (list of
         ``(x, y, half_size_m, half_height_m)`` boxes in the start frame), ``appearance``
-        (a ``CameraAppearance``, replaces the random draw)."""
+        (a ``CameraAppearance``, replaces the random draw), ``command`` (``[speed (m/s),
+        yaw rate (rad/s)]`` held the whole episode instead of drawn and changed)."""
         super().reset(seed=seed)
         options = options or {}
         cfg, rng = self.config, self.np_random
@@ -162,22 +222,31 @@ class PiDogEnv(gym.Env):
         self.params = options.get("params") or cfg.randomization.sample(rng)
         self.sim.apply_params(self.params)
         self.sensors.noise_scale = self.params.sensor_noise_scale
+        self.sensors.draw_imu_bias(self.params.imu_bias_scale)
         yaw = options.get("yaw_rad")
         if yaw is None:
             yaw = float(rng.uniform(-math.pi, math.pi)) if cfg.random_heading else 0.0
-        gait_name = (
-            options.get("command_gait")
-            or cfg.command_gaits[int(rng.integers(len(cfg.command_gaits)))]
-        )
-        self.gait_command = GAITS[gait_name].command.astype(np.float32)
-        self.command = self.gait_command.copy()
-        self.prior = self._prior_for(gait_for_command(self.gait_command).name)
+        fixed = options.get("command")
+        self._command_fixed = fixed is not None
+        if self._command_fixed:
+            self.user_command = np.asarray(fixed, dtype=float).reshape(2).copy()
+        else:
+            self.user_command = cfg.commands.sample(rng)
+        self._next_command_step = self._steps_after(cfg.commands.sample_hold_s(rng))
+        self.command = self.user_command.astype(np.float32)
+        self.follower = CommandFollower(specs.CONTROL_DT_S)
+        self.prior = self._prior_for(PRIOR_GAIT)
         self.sim.reset(self.prior.targets[0], yaw_rad=yaw)
         self.sensors.reset_attitude()  # after the reset: the settled robot's attitude
         self.appearance = options.get("appearance") or cfg.appearance.sample(rng)
         self.sensors.reset_camera(self.appearance, t0_s=self.sim.time_s)
         self.goal_yaw_rad = float(yaw)
         self._place_obstacles(options.get("obstacles"), yaw)
+        self._push_force = np.zeros(3)
+        self._push_steps_left = 0
+        self._next_push_step = self._steps_after(rng.uniform(*PUSH_EVERY_S))
+        self._tracking = _TrackingErrors()
+        self._segment_start_step = 0
         self._step = 0
         self._targets = self.prior.targets[0].copy()
         self._history = np.tile(self._targets, (obs_mod.TARGET_HISTORY, 1))
@@ -189,7 +258,11 @@ class PiDogEnv(gym.Env):
         self.boxes_footed: set[int] = set()  # obstacle geoms a foot touched
         self.episode_energy_j = 0.0
         self._episode_started = True
-        return self._observe(), {"command_gait": gait_name, "prior_gait": self.prior.gait.name}
+        return self._observe(), {"command": self.user_command.copy()}
+
+    @staticmethod
+    def _steps_after(seconds: float) -> int:
+        return max(1, round(seconds / specs.CONTROL_DT_S))
 
     def _place_obstacles(self, boxes, yaw: float) -> None:
         sim = self.sim
@@ -208,15 +281,33 @@ class PiDogEnv(gym.Env):
             world.place_box(sim.model, sim.data, int(gid), center, [half, half, half_h])
 
     def _update_command(self) -> None:
-        """Heading hold: the goal heading turns at the gait's yaw rate; the command's yaw
-        rate adds a correction towards it (``EnvConfig.heading_gain_per_s``)."""
-        gain = self.config.heading_gain_per_s
-        if gain <= 0.0:
-            return
-        t_s = self._step * specs.CONTROL_DT_S
-        goal = self.goal_yaw_rad + float(self.gait_command[1]) * t_s
-        error = wrap_angle(goal - yaw_of_quat(self.sim.body_quat))
-        self.command[1] = self.gait_command[1] + heading_correction(error, gain)
+        """This step's command: a new draw when its time has come (unless the episode's
+        command is fixed), the heading hold, and the prior's amplitude and turn.
+
+        Heading hold: the goal heading turns at the commanded yaw rate; the observed
+        command's yaw rate adds a correction towards it (``EnvConfig.heading_gain_per_s``).
+        Standing still there is no goal: it is the heading the robot has.
+        """
+        cfg, user = self.config, self.user_command
+        if not self._command_fixed and self._step >= self._next_command_step:
+            self._tracking.close()
+            self.user_command = user = cfg.commands.sample(self.np_random)
+            self._next_command_step = self._step + self._steps_after(
+                cfg.commands.sample_hold_s(self.np_random)
+            )
+            self._segment_start_step = self._step
+        heading = yaw_of_quat(self.sim.body_quat)
+        if self._step > 0:
+            self.goal_yaw_rad += float(user[1]) * specs.CONTROL_DT_S
+        correction = 0.0
+        if CommandFollower.is_still(user):
+            self.goal_yaw_rad = heading
+        elif cfg.heading_gain_per_s > 0.0:
+            error = wrap_angle(self.goal_yaw_rad - heading)
+            correction = heading_correction(error, cfg.heading_gain_per_s)
+        self.command[0] = user[0]
+        self.command[1] = user[1] + correction
+        self._amplitude, self._turn = self.follower.step(float(user[0]), float(user[1]), correction)
 
     def _observe(self) -> dict[str, np.ndarray]:
         k = min(self._step, len(self.prior) - 1)
@@ -247,10 +338,7 @@ class PiDogEnv(gym.Env):
         out[at["roll_pitch_rad"]] = self.sensors.true_roll_pitch_rad()
         out[at["body_height_m"]] = sim.body_height_m
         out[at["boxes_m"]] = self.boxes_body_frame().ravel()
-        out[at["domain"]] = (
-            p.friction_scale, p.mass_scale, p.servo_torque_scale, p.servo_speed_scale,
-            p.latency_s, p.sensor_noise_scale,
-        )  # fmt: skip
+        out[at["domain"]] = tuple(p.as_dict().values())  # DomainParams field order
         # The range behind this step's sonar reading (``read_parts`` cast it just now).
         out[at["range_ahead_m"]] = self.sensors.last_true_range_m
         return out
@@ -315,7 +403,9 @@ class PiDogEnv(gym.Env):
         k = min(self._step, len(self.prior) - 1)
         a = np.minimum(np.maximum(action, -1.0), 1.0)
         n = specs.NUM_JOINTS
-        prior = self.prior.steered(k, float(a[n])) if a.size > n else self.prior.targets[k]
+        turn = self._turn + float(a[n]) if a.size > n else self._turn
+        trot = self.prior.at_turn(k, min(1.0, max(-1.0, turn)))
+        prior = self._stand + self._amplitude * (trot - self._stand)
         targets = prior + self._scale * a[:n]
         return np.minimum(np.maximum(targets, self._joint_low), self._joint_high)
 
@@ -325,8 +415,11 @@ class PiDogEnv(gym.Env):
         action = np.asarray(action, dtype=float).reshape(self.action_space.shape)
         self._targets = self.targets_for(action)
         obs_mod.push_history(self._history, self._targets)
+        self._push()
         self.sim.step(self._targets)
         self._step += 1
+        settled = self._step - self._segment_start_step > self._settle_steps
+        self._tracking.add(self.sim, self.user_command, settled)
         self._update_command()
         obs = self._observe()
 
@@ -344,9 +437,29 @@ class PiDogEnv(gym.Env):
         info: dict[str, Any] = {}  # kept small: SB3 deep-copies every step's infos
         if terminated or truncated:
             self._episode_started = False
+            self._tracking.close()
             info["reward_terms"] = dict(self.episode_terms)
             info["episode_metrics"] = self.episode_metrics(fell)
         return obs, float(reward), terminated, truncated, info
+
+    def _push(self) -> None:
+        """Pushes: now and then a horizontal force on the body for ``PUSH_S``, of up to
+        ``DomainParams.push_force_n`` (0: never), in a random direction."""
+        force_n = self.params.push_force_n
+        if force_n <= 0.0:
+            return
+        rng, xfrc = self.np_random, self.sim.data.xfrc_applied
+        if self._push_steps_left == 0 and self._step >= self._next_push_step:
+            angle = rng.uniform(-math.pi, math.pi)
+            size = force_n * rng.uniform(0.5, 1.0)
+            self._push_force = np.array([size * math.cos(angle), size * math.sin(angle), 0.0])
+            self._push_steps_left = self._steps_after(PUSH_S)
+            self._next_push_step = self._step + self._steps_after(rng.uniform(*PUSH_EVERY_S))
+        if self._push_steps_left > 0:
+            xfrc[self.sim.body_id, :3] = self._push_force
+            self._push_steps_left -= 1
+        else:
+            xfrc[self.sim.body_id, :3] = 0.0
 
     def measure(self, action: np.ndarray, sonar_m: float | None = None) -> StepState:
         """The reward's view of the simulator now (``sonar_m``: the true range ahead, else
@@ -415,6 +528,9 @@ class PiDogEnv(gym.Env):
             "collisions": len(self.boxes_hit),
             "foot_collisions": len(self.boxes_footed - self.boxes_hit),
             "energy_j": self.episode_energy_j,
+            "command_mps": float(self.user_command[0]),
+            "command_yaw_radps": float(self.user_command[1]),
+            **self._tracking.errors(),
         }
 
     # ------------------------------------------------------------------ render

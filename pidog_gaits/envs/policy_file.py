@@ -30,9 +30,11 @@ from pidog_gaits.neural_network import torch_load_error
 from pidog_gaits.robot import specs
 
 ARCH = "pidog_ppo_multiinput"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """2: the actor sees the policy group only (commanded targets, no measured joints) and a
-separate critic sees ``privileged`` too (``envs.asymmetric``)."""
+separate critic sees ``privileged`` too (``envs.asymmetric``). 3: the policy follows
+velocity commands (``EnvConfig.commands``; the prior is the trot at the amplitude and turn
+of ``gaits.command.CommandFollower``)."""
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
 

@@ -19,16 +19,9 @@ from collections.abc import Callable
 import numpy as np
 
 from pidog_gaits.gaits import steering as steering_mod
-from pidog_gaits.gaits.library import GaitSpec, gait_for_velocity
+from pidog_gaits.gaits.library import GaitSpec
 from pidog_gaits.robot import specs
 from pidog_gaits.sim.rollout import ExpertController, GaitController, ramp_weight, stand_targets
-
-
-def gait_for_command(command: np.ndarray) -> GaitSpec:
-    """The expert gait whose ``[speed, yaw rate]`` is nearest ``command`` (sit excluded:
-    its command equals the stand's, and standing is the prior for 'no motion'); the same
-    choice a robot's ``cmd_vel`` gets (``gaits.library.gait_for_velocity``)."""
-    return gait_for_velocity(float(command[0]), float(command[1]))
 
 
 def load_imitation_controller(path: str) -> GaitController:
@@ -116,9 +109,14 @@ class PriorSequence:
         """Targets (12, rad) at step ``k`` for ``steer`` in [-1, 1] (``gaits.steering``)."""
         if self.knots is None:
             return self.targets[k]
-        turn = steering_mod.steered_turn(self.gait.turn, steer)
+        return self.at_turn(k, steering_mod.steered_turn(self.gait.turn, steer))
+
+    def at_turn(self, k: int, turn: float) -> np.ndarray:
+        """Targets (12, rad) at step ``k`` for the gait-input ``turn`` in [-1, 1] (the
+        knots' blend, ``gaits.steering.knot_weights``; without knots the gait's own)."""
+        if self.knots is None:
+            return self.targets[k]
         right, straight, left = self.knots[k]
-        # knot_weights spelled out: this runs every env step.
         if turn >= 0.0:
             return straight + turn * (left - straight)
         return straight - turn * (right - straight)

@@ -27,9 +27,9 @@ NOMINAL_BODY_HEIGHT_M = 0.0828
 """Body origin height in the stand keyframe (m), measured in ``PiDogSim``."""
 HEIGHT_SIGMA_M = 0.015
 """Height error at which ``body_height`` falls to 1/e (m)."""
-VELOCITY_SIGMA_MPS = 0.15
+VELOCITY_SIGMA_MPS = 0.10
 """Forward speed error at which ``velocity_tracking`` falls to 1/e (m/s)."""
-YAW_RATE_SIGMA_RADPS = 0.30
+YAW_RATE_SIGMA_RADPS = 0.15
 """Yaw rate error at which ``yaw_rate_tracking`` falls to 1/e (rad/s)."""
 SONAR_SAFE_M = 0.40
 """Ultrasonic range below which ``sonar_proximity`` starts to cost (m): about 1.2 s ahead

@@ -5,12 +5,12 @@ anywhere in ``CommandRanges`` (``cmd_vel``, ``--command SPEED,YAW_RATE``), not o
 named gaits' figures. Its prior plays the trot at a continuous *amplitude* and *turn*:
 
 * amplitude ``a`` in [0, 1] blends the joint targets from the stand (0) to the full trot
-  (1); strides and foot lift shrink together, so the speed falls smoothly to zero. The
-  speed each amplitude reaches was measured on the production preset with the scripted
-  trot and nominal physics (``python benchmarks/command_prior.py``):
-  ``SPEED_AT_AMPLITUDE_MPS``; the prior inverts that table.
-* turn in [-1, 1] is the gait input's turn (the steering knots, ``gaits.steering``); the
-  yaw rate a full turn reaches at each amplitude is ``FULL_TURN_YAW_AT_AMPLITUDE_RADPS``.
+  (1); strides and foot lift shrink together, so the speed falls smoothly to zero.
+* turn in [-1, 1] is the gait input's turn (the steering knots, ``gaits.steering``).
+
+The speed and yaw rate each (amplitude, turn) reaches were measured on the production
+preset with the scripted trot and nominal physics (``python benchmarks/command_prior.py``:
+``SPEED_MPS``, ``YAW_RATE_RADPS``); the prior inverts those tables.
 
 The walk is not blended in: its 1.25 s cycle cannot be mixed with the trot's 0.24 s one
 without a jump in the phase, and the trot at a small amplitude already covers the walk's
@@ -29,42 +29,89 @@ from dataclasses import dataclass
 
 import numpy as np
 
-AMPLITUDE_KNOTS = np.array([0.0, 0.2, 0.3, 0.5, 0.7, 1.0])
-SPEED_AT_AMPLITUDE_MPS = np.array([0.0, 0.025, 0.072, 0.163, 0.259, 0.438])
-"""Forward speed of the trot played at each ``AMPLITUDE_KNOTS`` amplitude (m/s; mean from
-1 s to 10 s, production preset; ``benchmarks/command_prior.py``)."""
-FULL_TURN_YAW_AT_AMPLITUDE_RADPS = np.array([0.0, 0.037, 0.072, 0.079, 0.095, 0.220])
-"""Yaw rate of the trot at turn +1 and each amplitude (rad/s, same measurement)."""
+AMPLITUDE_KNOTS = np.array([0.0, 0.2, 0.3, 0.5, 0.7, 0.85, 1.0])
+TURN_KNOTS = np.array([0.0, 0.5, 1.0])
+SPEED_MPS = np.array(
+    [
+        [0.0, 0.0, 0.0],
+        [0.025, 0.016, 0.007],
+        [0.070, 0.055, 0.037],
+        [0.162, 0.134, 0.096],
+        [0.258, 0.212, 0.156],
+        [0.347, 0.283, 0.210],
+        [0.438, 0.352, 0.265],
+    ]
+)
+"""Forward speed (m/s) of the trot at each amplitude (rows, ``AMPLITUDE_KNOTS``) and turn
+(columns, ``TURN_KNOTS``; a right turn is the mirror): the body-frame speed averaged from
+1 s to 10 s, production preset, nominal physics (``benchmarks/command_prior.py``)."""
+YAW_RATE_RADPS = np.array(
+    [
+        [0.0, 0.0, 0.0],
+        [0.0, 0.003, 0.031],
+        [0.0, 0.033, 0.075],
+        [0.0, 0.031, 0.056],
+        [0.0, 0.058, 0.095],
+        [0.0, 0.071, 0.150],
+        [0.0, 0.088, 0.230],
+    ]
+)
+"""Yaw rate (rad/s, + = left) of the same runs."""
+_FINE_AMPLITUDE = np.linspace(0.0, 1.0, 101)
+_FINE_TURN = np.linspace(0.0, 1.0, 41)
 
-SPEED_MAX_MPS = float(SPEED_AT_AMPLITUDE_MPS[-1])
-"""Fastest forward command: the full trot's speed."""
+
+def _fine(table: np.ndarray) -> np.ndarray:
+    """``table`` bilinearly interpolated on the fine amplitude x turn grid."""
+    by_amplitude = np.stack(
+        [np.interp(_FINE_AMPLITUDE, AMPLITUDE_KNOTS, table[:, j]) for j in range(table.shape[1])],
+        axis=1,
+    )
+    return np.stack([np.interp(_FINE_TURN, TURN_KNOTS, row) for row in by_amplitude])
+
+
+_FINE_SPEED_MPS = _fine(SPEED_MPS)
+_FINE_YAW_RADPS = _fine(YAW_RATE_RADPS)
+MATCH_SCALE = np.array([0.02, 0.02])
+"""Speed (m/s) and yaw-rate (rad/s) differences weighed as equal when picking the amplitude."""
+
+SPEED_MAX_MPS = 0.44
+"""Fastest forward command: the full trot's speed (``trot_forward``'s command; 0.438
+measured, so a named gait's command is never clipped)."""
 YAW_RATE_MAX_RADPS = 0.2
 """Largest yaw-rate command (rad/s): a full trot turn reaches 0.22 at full amplitude."""
 TURN_MIN_AMPLITUDE = 0.3
 """Amplitude the prior plays while turning with no forward speed asked: below it a turn
-has no stride to shorten (``FULL_TURN_YAW_AT_AMPLITUDE_RADPS``)."""
+has no stride to shorten (``YAW_RATE_RADPS``)."""
 STILL_MPS = 0.01
 STILL_RADPS = 0.01
 """A command within these of zero means stand still: the prior is the stand."""
 SLEW_S = 0.6
 """Time (s) the amplitude takes from 0 to 1: the stand-to-gait ramp of every rollout."""
-PRIOR_HEADING_MAX_RADPS = 0.1
-"""Largest heading-hold correction (rad/s) the prior's turn follows by itself; the rest of
-the correction is the policy's to make, so the prior never fights a detour round a box
-by more than this."""
+PRIOR_HEADING_MAX_RADPS = 0.05
+"""Largest heading-hold correction (rad/s) the prior's turn follows by itself: enough for a
+slow drift; the rest of the correction is the policy's to make, so the prior never takes
+more than ~a third of the steer's authority when the policy detours round a box."""
 
 
-def amplitude_for_speed(speed_mps: float) -> float:
-    """Trot amplitude in [0, 1] whose speed is ``speed_mps`` (the measured table, inverted)."""
-    return float(np.interp(speed_mps, SPEED_AT_AMPLITUDE_MPS, AMPLITUDE_KNOTS))
+def amplitude_for(speed_mps: float, yaw_radps: float = 0.0) -> float:
+    """Trot amplitude in [0, 1] whose speed and yaw rate (at the turn that gives that yaw
+    rate) come nearest the command: the measured tables, inverted. Turning slows the trot,
+    so a turn asks for more amplitude than the same speed straight."""
+    cost = ((_FINE_SPEED_MPS - speed_mps) / MATCH_SCALE[0]) ** 2 + (
+        (_FINE_YAW_RADPS - abs(yaw_radps)) / MATCH_SCALE[1]
+    ) ** 2
+    i, _ = np.unravel_index(int(np.argmin(cost)), cost.shape)
+    return float(_FINE_AMPLITUDE[i])
 
 
 def turn_for_yaw(yaw_radps: float, amplitude: float) -> float:
     """Gait-input turn in [-1, 1] that asks for ``yaw_radps`` at ``amplitude``."""
-    full = float(np.interp(amplitude, AMPLITUDE_KNOTS, FULL_TURN_YAW_AT_AMPLITUDE_RADPS))
-    if full <= 0.0:
+    curve = [float(np.interp(amplitude, AMPLITUDE_KNOTS, YAW_RATE_RADPS[:, j])) for j in range(3)]
+    if curve[-1] <= 0.0:
         return 0.0
-    return min(1.0, max(-1.0, yaw_radps / full))
+    turn = float(np.interp(abs(yaw_radps), curve, TURN_KNOTS))
+    return turn if yaw_radps >= 0.0 else -turn
 
 
 @dataclass(frozen=True)
@@ -153,25 +200,35 @@ class CommandFollower:
         self.dt_s = dt_s
         self.amplitude = 0.0
         self.turn = 0.0
+        self._goal_for: tuple[float, float] | None = None
+        self._goal = 0.0
 
     def reset(self, amplitude: float = 0.0) -> None:
         self.amplitude = float(amplitude)
         self.turn = 0.0
 
+    @staticmethod
+    def is_still(command) -> bool:
+        """Whether ``[speed, yaw rate]`` asks the robot to stand still."""
+        return abs(float(command[0])) < STILL_MPS and abs(float(command[1])) < STILL_RADPS
+
     def step(
         self, speed_mps: float, yaw_radps: float, correction_radps: float = 0.0
     ) -> tuple[float, float]:
-        """``(amplitude, turn)`` for this step's command (advances the slew)."""
-        still = abs(speed_mps) < STILL_MPS and abs(yaw_radps) < STILL_RADPS
-        if still:
+        """``(amplitude, turn)`` for this step's command (advances the slew). Standing
+        still the correction is ignored: there is no heading to hold."""
+        if self.is_still((speed_mps, yaw_radps)):
             goal, yaw = 0.0, 0.0
         else:
-            goal = amplitude_for_speed(speed_mps)
-            if abs(yaw_radps) >= STILL_RADPS:
-                goal = max(goal, TURN_MIN_AMPLITUDE)
+            if self._goal_for != (speed_mps, yaw_radps):  # a search: once per command
+                self._goal_for = (speed_mps, yaw_radps)
+                self._goal = amplitude_for(speed_mps, yaw_radps)
+                if abs(yaw_radps) >= STILL_RADPS:
+                    self._goal = max(self._goal, TURN_MIN_AMPLITUDE)
+            goal = self._goal
             cap = PRIOR_HEADING_MAX_RADPS
             yaw = yaw_radps + min(cap, max(-cap, correction_radps))
         limit = self.dt_s / SLEW_S
         self.amplitude += min(limit, max(-limit, goal - self.amplitude))
-        self.turn = turn_for_yaw(yaw, max(self.amplitude, AMPLITUDE_KNOTS[1]))
+        self.turn = turn_for_yaw(yaw, max(self.amplitude, AMPLITUDE_KNOTS[2]))
         return self.amplitude, self.turn

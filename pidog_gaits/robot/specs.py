@@ -190,6 +190,10 @@ NOISE_SIGMA = {
 """Gaussian sensor noise; joint figures match the seed pipeline's data collection. Roll and
 pitch carry no noise of their own: they are estimated from the noisy accelerometer and
 gyro (``robot.imu.AttitudeFilter``)."""
+IMU_BIAS_SIGMA = {"accel_mps2": 0.1, "gyro_radps": 0.01}
+"""Per-axis constant bias of an uncalibrated IMU (1 sigma): ~10 mg and ~0.6 deg/s, the
+order of a consumer 6-axis MEMS part's zero offsets after soldering. Scaled per episode by
+``DomainParams.imu_bias_scale`` (0 nominal: evaluation reads an unbiased IMU)."""
 
 CAMERA_WIDTH_PX = 64
 CAMERA_HEIGHT_PX = 48

@@ -26,8 +26,9 @@ from pidog_gaits.runtime.base import ExpertPrior, StepContext, blend, stand_targ
 from pidog_gaits.runtime.observation import build_observation
 
 METADATA_KEY = "pidog_gaits"
-FORMAT_VERSION = 2
-"""2: PPO graphs take the policy group only (``targets`` history, no measured joints)."""
+FORMAT_VERSION = 3
+"""2: PPO graphs take the policy group only (``targets`` history, no measured joints).
+3: PPO policies follow velocity commands (metadata ``commands``: their ranges)."""
 
 
 class ModelLoadError(ValueError):

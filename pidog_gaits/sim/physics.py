@@ -101,6 +101,7 @@ class PiDogSim:
             "actuator_gainprm": self.model.actuator_gainprm.copy(),
             "actuator_biasprm": self.model.actuator_biasprm.copy(),
             "actuator_ctrlrange": self.model.actuator_ctrlrange.copy(),
+            "body_ipos": self.model.body_ipos.copy(),
         }
         self.params = params or DomainParams()
         self.apply_params(self.params)
@@ -143,7 +144,8 @@ class PiDogSim:
         self.imu_site_id = name2id(m, mujoco.mjtObj.mjOBJ_SITE, specs.IMU_SITE)
 
     def apply_params(self, params: DomainParams) -> None:
-        """Set friction, masses, servo strength and latency from ``params``.
+        """Set friction, masses and the body's centre of mass, servo strength and latency
+        from ``params`` (pushes and the IMU bias are the env's and the sensors').
 
         Takes effect at once for physics; call ``reset`` after changing the latency.
         """
@@ -153,6 +155,8 @@ class PiDogSim:
         m.geom_friction[self.foot_geom_ids, 0] *= params.friction_scale
         m.body_mass[:] = nominal["body_mass"] * params.mass_scale
         m.body_inertia[:] = nominal["body_inertia"] * params.mass_scale
+        m.body_ipos[:] = nominal["body_ipos"]
+        m.body_ipos[self.body_id] += params.com_offset_m * specs.FORWARD_AXIS_BODY
         s = params.servo_torque_scale
         m.actuator_forcerange[:] = nominal["actuator_forcerange"] * s
         m.actuator_gainprm[:] = nominal["actuator_gainprm"]

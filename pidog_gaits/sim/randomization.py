@@ -31,6 +31,12 @@ class DomainParams:
     """Command latency (s)."""
     sensor_noise_scale: float = 1.0
     """Multiplies every sensor noise sigma."""
+    com_offset_m: float = 0.0
+    """Body centre of mass moved forward (m, + = towards the head): a payload, a battery."""
+    imu_bias_scale: float = 0.0
+    """Size of the IMU's constant bias this episode, x ``specs.IMU_BIAS_SIGMA`` per axis."""
+    push_force_n: float = 0.0
+    """Largest horizontal push on the body (N), given now and then (``PiDogEnv``)."""
 
     def replace(self, **changes: float) -> DomainParams:
         return dataclasses.replace(self, **changes)
@@ -77,14 +83,23 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class RandomizationRanges:
-    """Uniform ranges (low, high) sampled per training episode."""
+    """Uniform ranges (low, high) sampled per training episode.
 
-    friction_scale: tuple[float, float] = (0.7, 1.3)
-    mass_scale: tuple[float, float] = (0.85, 1.15)
-    servo_torque_scale: tuple[float, float] = (0.85, 1.15)
-    servo_speed_scale: tuple[float, float] = (0.9, 1.1)
-    latency_s: tuple[float, float] = (0.0, 0.03)
-    sensor_noise_scale: tuple[float, float] = (0.5, 1.5)
+    Wide enough that the robot on the desk is inside them (issue 14): weaker servos
+    (x0.6, a sagging battery), slower ones, a payload (x1.35 mass, the centre of mass
+    +-10 mm), a slippery floor (friction x0.6: 0.24 at the feet), 50 ms latency,
+    twice the sensor noise, an IMU bias, and pushes.
+    """
+
+    friction_scale: tuple[float, float] = (0.6, 1.3)
+    mass_scale: tuple[float, float] = (0.85, 1.35)
+    servo_torque_scale: tuple[float, float] = (0.6, 1.15)
+    servo_speed_scale: tuple[float, float] = (0.7, 1.1)
+    latency_s: tuple[float, float] = (0.0, 0.05)
+    sensor_noise_scale: tuple[float, float] = (0.5, 2.0)
+    com_offset_m: tuple[float, float] = (-0.01, 0.01)
+    imu_bias_scale: tuple[float, float] = (0.0, 1.0)
+    push_force_n: tuple[float, float] = (0.0, 1.5)
     enabled: bool = True
     overrides: dict[str, float] = field(default_factory=dict)
     """Fields fixed to a value instead of sampled."""

@@ -106,6 +106,20 @@ class Sensors:
             ("joint_pos_rad", specs.NUM_JOINTS), ("joint_vel_radps", specs.NUM_JOINTS)
         )
         self.noise_scale = noise_scale
+        self.imu_bias = np.zeros(6)
+        """Constant ``[accel (m/s^2) x3, gyro (rad/s) x3]`` bias added to every IMU reading
+        this episode (``draw_imu_bias``); zero unless a domain parameter asks for one."""
+
+    def draw_imu_bias(self, scale: float) -> None:
+        """A new constant IMU bias of ``scale`` x ``specs.IMU_BIAS_SIGMA`` per axis (from
+        ``rng``; nothing is drawn at scale 0, so nominal runs keep their random stream)."""
+        if scale == 0.0:
+            self.imu_bias = np.zeros(6)
+            return
+        sigma = np.repeat(
+            [specs.IMU_BIAS_SIGMA["accel_mps2"], specs.IMU_BIAS_SIGMA["gyro_radps"]], 3
+        )
+        self.imu_bias = scale * sigma * self.rng.standard_normal(6)
 
     @property
     def noise_scale(self) -> float:
@@ -156,6 +170,7 @@ class Sensors:
         out = np.empty(6)
         out[0:3] = sd[self._accel_adr : self._accel_adr + 3]
         out[3:6] = sd[self._gyro_adr : self._gyro_adr + 3]
+        out += self.imu_bias
         self._add_noise(out, self._imu_sigma)
         now = self.sim.time_s
         dt = -1.0 if self._attitude_time_s is None else now - self._attitude_time_s
