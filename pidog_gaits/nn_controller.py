@@ -164,7 +164,7 @@ def controller(
     except (ValueError, BackendUnavailableError) as exc:
         _fail(str(exc))
     gait_source = command_source = None
-    if policy.command_ranges is not None:  # ros2: cmd_vel is the command itself
+    if getattr(policy, "command_ranges", None) is not None:  # ros2: cmd_vel is the command
         command_source = getattr(robot, "command_source", None)
     else:
         gait_source = getattr(robot, "gait_source", None)
@@ -211,7 +211,7 @@ def _command_plan(
     from pidog_gaits.gaits.command import CommandClipper, CommandRanges, format_command
     from pidog_gaits.gaits.library import GAITS, gait_for_velocity
 
-    ranges = policy.command_ranges
+    ranges = getattr(policy, "command_ranges", None)
     if ranges is None and policy.kind == "ppo":
         if wanted is None:
             return spec, None
@@ -259,7 +259,7 @@ def _make_backend(backend: str, drive: str, sim_kwargs: dict, policy, dry_run: b
         if drive == "sim"
         else make_backend("pidog", **_pidog_kwargs(policy, dry_run))
     )
-    return make_backend("ros2", inner=inner, command_ranges=policy.command_ranges)
+    return make_backend("ros2", inner=inner, command_ranges=getattr(policy, "command_ranges", None))
 
 
 def _pidog_kwargs(policy, dry_run: bool) -> dict:
