@@ -196,6 +196,7 @@ def export_ppo(policy: TorchPpoPolicy, out: Path, source: str) -> dict:
         "prior_arch": getattr(policy.prior_model, "arch", None),
         "action_scale_rad": policy.scale.tolist(),
         "steering": policy.steering,
+        "commands": _commands_metadata(policy.command_ranges),
         "state": state,
         "env": env.as_dict(),
         "source": source,
@@ -203,6 +204,14 @@ def export_ppo(policy: TorchPpoPolicy, out: Path, source: str) -> dict:
     graph = _PpoGraph(policy.policy, policy.obs_keys, policy.prior_model, policy.steering)
     write_onnx(graph, tuple(args), inputs, outputs, out, info)
     return info
+
+
+def _commands_metadata(ranges) -> dict | None:
+    """What a command-following policy was trained on, for ``OnnxPpoPolicy``
+    (``None``: trained on named gaits)."""
+    if ranges is None:
+        return None
+    return {"speed_mps": list(ranges.speed_mps), "yaw_radps": list(ranges.yaw_radps)}
 
 
 # ---------------------------------------------------------------------- writing

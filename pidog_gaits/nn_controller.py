@@ -1,8 +1,16 @@
 """Run a trained model on the simulated PiDog, the real PiDog, or through ROS 2.
 
 ``python3 -m pidog_gaits.nn_controller --model MODEL --backend sim|pidog|ros2
-[--gait trot_forward --direction 1 --turn 0] [--rate HZ] [--seconds S] [--json PATH|-]``
-(also ``pidog-gaits controller ...``).
+[--command SPEED,YAW_RATE | --gait trot_forward --direction 1 --turn 0] [--rate HZ]
+[--seconds S] [--json PATH|-]`` (also ``pidog-gaits controller ...``).
+
+``--command 0.2,0`` (m/s, rad/s) plays the trot at the amplitude and turn that command
+asks for (``gaits.command``), as a command-following PPO policy was trained: such a
+policy runs on a command always (``--gait NAME`` becomes that gait's command; ``sit``,
+which it never learned, stands), and a command outside its trained ranges is clipped with
+one warning. ``expert`` and imitation models take ``--command`` too (full default ranges:
+``--model expert --command 0.2,0`` brings a robot up at a slow trot); an older PPO policy,
+trained on named gaits, runs the gait nearest the command.
 
 MODEL: an imitation ``.pth``, stage 3's ``final_model.pth`` or ``final_model.zip``, an
 ``.onnx`` from ``pidog-gaits export``, or ``expert`` (the scripted gaits, for checking the
@@ -21,11 +29,13 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import typer
 
 from pidog_gaits import results
 from pidog_gaits.backends import BACKENDS, BackendUnavailableError
 from pidog_gaits.backends.safety import SafetyConfig
+from pidog_gaits.gaits.library import GaitSpec
 from pidog_gaits.robot import specs
 
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
@@ -55,6 +65,9 @@ def controller(
     ),
     backend: str = typer.Option("sim", help="sim, pidog (the real robot) or ros2."),
     gait: str = typer.Option("trot_forward", help="Gait to run (ros2: cmd_vel picks it)."),
+    command: str | None = typer.Option(
+        None, help="SPEED,YAW_RATE (m/s,rad/s) to follow instead of a gait (ros2: cmd_vel)."
+    ),
     direction: float | None = typer.Option(None, help="Gait input direction (+1 fwd, -1 back)."),
     turn: float | None = typer.Option(None, help="Gait input turn in [-1, 1] (+ = left)."),
     rate: float | None = typer.Option(None, help="Control rate (Hz); default: the model's."),
@@ -83,6 +96,7 @@ def controller(
     ),
 ) -> None:
     """Run MODEL on a backend and report what it did."""
+    from pidog_gaits.gaits.command import parse_command
     from pidog_gaits.gaits.library import get_gait
     from pidog_gaits.runtime import ModelLoadError
     from pidog_gaits.runtime.base import gait_with
@@ -93,6 +107,11 @@ def controller(
     if seconds <= 0:
         _fail("--seconds must be > 0")
     try:
+        wanted = None if command is None else parse_command(command)
+        if wanted is not None and (direction is not None or turn is not None):
+            raise ValueError("--direction and --turn set a named gait's input, not --command")
+        if wanted is not None and backend == "ros2":
+            raise ValueError("under ros2 the command comes from cmd_vel; drop --command")
         spec = gait_with(get_gait(gait), direction, turn)
         safety = SafetyConfig(
             max_step_rad=math.radians(max_step_deg),
@@ -114,6 +133,10 @@ def controller(
             f"{1 / policy.control_dt_s:g} Hz",
             err=True,
         )
+    try:
+        spec, start_command = _command_plan(policy, spec, wanted, backend, direction, turn)
+    except ValueError as exc:
+        _fail(str(exc))
     if policy.engine == "torch":
         import torch
 
@@ -140,7 +163,11 @@ def controller(
         robot = _make_backend(backend, drive, sim_kwargs, policy, dry_run)
     except (ValueError, BackendUnavailableError) as exc:
         _fail(str(exc))
-    gait_source = getattr(robot, "gait_source", None)
+    gait_source = command_source = None
+    if getattr(policy, "command_ranges", None) is not None:  # ros2: cmd_vel is the command
+        command_source = getattr(robot, "command_source", None)
+    else:
+        gait_source = getattr(robot, "gait_source", None)
     try:
         figures = run_controller(
             policy,
@@ -149,15 +176,73 @@ def controller(
             LoopConfig(seconds=seconds, dt_s=dt, standup_s=standup_s),
             safety,
             gait_source=gait_source,
+            command=start_command,
+            command_source=command_source,
         )
     finally:
         robot.close()
     figures["model"] = str(model)
+    if start_command is not None and command_source is None:
+        figures["command"] = [float(v) for v in start_command]
     results.emit(
         figures, json_out, title=f"controller {policy.kind} ({policy.engine}) on {backend}"
     )
     if figures.get("stop_reason") not in (None, "fell"):
         typer.echo(f"stopped: {figures['stop_reason']}", err=True)
+
+
+def _warn(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _command_plan(
+    policy, spec: GaitSpec, wanted: np.ndarray | None, backend: str, direction, turn
+) -> tuple[GaitSpec, np.ndarray | None]:
+    """``(gait, command)`` to run: ``command`` (clipped into the policy's ranges, with one
+    warning) for command mode, else ``None`` and the named gait.
+
+    A command-following policy always runs on a command (its prior is the trot at the
+    follower's amplitude and turn; it has never seen a named gait's prior), so ``--gait``
+    becomes that gait's command. A policy trained on named gaits takes ``--command`` as
+    the gait nearest it if it is a PPO policy (its observation only ever held those
+    commands), and as a command with the default ranges otherwise (imitation, expert: the
+    trot played at that amplitude and turn).
+    """
+    from pidog_gaits.gaits.command import CommandClipper, CommandRanges, format_command
+    from pidog_gaits.gaits.library import GAITS, gait_for_velocity
+
+    ranges = getattr(policy, "command_ranges", None)
+    if ranges is None and policy.kind == "ppo":
+        if wanted is None:
+            return spec, None
+        nearest = gait_for_velocity(*wanted)
+        _warn(
+            f"warning: this PPO policy was trained on named gaits, not commands: "
+            f"--command {format_command(wanted)} runs the nearest, {nearest.name}"
+        )
+        return nearest, None
+    if ranges is None and wanted is None:
+        return spec, None
+    if wanted is None:  # a command-following policy given a gait
+        if direction is not None or turn is not None:
+            raise ValueError(
+                "--direction and --turn do not apply to a command-following policy; "
+                "give --command SPEED,YAW_RATE"
+            )
+        if backend == "ros2":
+            return GAITS["trot_forward"], np.zeros(2)  # stands until cmd_vel says otherwise
+        if spec.family == "sit":
+            _warn("warning: a command-following policy has no sit; it stands instead")
+            return GAITS["stand"], np.zeros(2)
+        wanted = spec.command
+        clipped = ranges.clip(wanted)
+        _warn(
+            f"note: a command-following policy runs --gait {spec.name} as --command "
+            f"{format_command(clipped)}"
+        )
+        return GAITS["trot_forward"], clipped
+    clip = CommandClipper(ranges or CommandRanges(), "--command", _warn)
+    return GAITS["trot_forward"], clip(wanted)
 
 
 def _make_backend(backend: str, drive: str, sim_kwargs: dict, policy, dry_run: bool):
@@ -174,7 +259,7 @@ def _make_backend(backend: str, drive: str, sim_kwargs: dict, policy, dry_run: b
         if drive == "sim"
         else make_backend("pidog", **_pidog_kwargs(policy, dry_run))
     )
-    return make_backend("ros2", inner=inner)
+    return make_backend("ros2", inner=inner, command_ranges=getattr(policy, "command_ranges", None))
 
 
 def _pidog_kwargs(policy, dry_run: bool) -> dict:

@@ -2,7 +2,8 @@
 
 ROS 2 is not installed here; these stand-ins record what the node publishes and let a
 test deliver ``cmd_vel`` messages, so the node's own logic (cmd_vel to gait, joint_states
-in radians and JOINT_NAMES order, IMU and range messages, shutdown) is checked.
+in radians and JOINT_NAMES order, cmd_vel as a command-following policy's command, IMU
+and range messages, shutdown) is checked.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from pidog_gaits.backends import BackendUnavailableError
 from pidog_gaits.backends.ros2 import Ros2Backend, quaternion_from_roll_pitch
 from pidog_gaits.backends.sim import SimBackend
+from pidog_gaits.gaits.command import CommandRanges
 from pidog_gaits.gaits.library import GAITS, gait_for_velocity, get_gait
 from pidog_gaits.robot import specs
 from pidog_gaits.runtime.base import ExpertPolicy
@@ -163,6 +165,52 @@ def test_stale_cmd_vel_stands(fake_ros):
     fake_ros["nodes"][-1].subscriptions["cmd_vel"](_twist(0.33, 0.0))
     assert backend.gait_source() == GAITS["stand"]
     backend.close()
+
+
+def test_cmd_vel_is_the_command_of_a_command_following_policy(fake_ros):
+    """Passed through as it is (not snapped to a gait), clipped with one warning per run;
+    stale: stand (0, 0)."""
+    said: list[str] = []
+    ranges = CommandRanges(speed_mps=(0.0, 0.3), yaw_radps=(-0.15, 0.15))
+    backend = Ros2Backend(SimBackend(seconds=1.0), cmd_timeout_s=3600.0,
+                          command_ranges=ranges, warn=said.append)  # fmt: skip
+    deliver = fake_ros["nodes"][-1].subscriptions["cmd_vel"]
+    assert np.array_equal(backend.command_source(), [0.0, 0.0])  # nothing heard: stand
+    deliver(_twist(0.13, -0.07))
+    assert np.array_equal(backend.command_source(), [0.13, -0.07])
+    deliver(_twist(0.9, 0.4))
+    assert np.array_equal(backend.command_source(), [0.3, 0.15])
+    deliver(_twist(-0.2, -0.5))
+    assert np.array_equal(backend.command_source(), [0.0, -0.15])
+    assert len(said) == 1 and "cmd_vel 0.9,0.4" in said[0] and "0.3,0.15" in said[0]
+    backend.cmd_timeout_s = 0.0
+    assert np.array_equal(backend.command_source(), [0.0, 0.0])
+    backend.close()
+
+
+def test_command_following_policy_drives_from_cmd_vel(fake_ros):
+    """run_controller with the node's command_source: stands, then trots at the command."""
+    backend = Ros2Backend(SimBackend(seconds=2.0), cmd_timeout_s=3600.0,
+                          command_ranges=CommandRanges())  # fmt: skip
+    backend.realtime = False
+    node = fake_ros["nodes"][-1]
+    seen = []
+    sent = {}
+
+    def command_source():
+        if backend.inner.sim.time_s >= 0.5 and not sent:
+            node.subscriptions["cmd_vel"](_twist(0.3, 0.0))
+            sent["at"] = backend.inner.sim.time_s
+        seen.append(backend.command_source())
+        return seen[-1]
+
+    figures = run_controller(
+        ExpertPolicy(), backend, get_gait("trot_forward"), LoopConfig(2.0, specs.CONTROL_DT_S),
+        command_source=command_source,
+    )  # fmt: skip
+    backend.close()
+    assert np.array_equal(seen[0], [0.0, 0.0]) and np.array_equal(seen[-1], [0.3, 0.0])
+    assert figures["stop_reason"] is None and figures["distance_m"] > 0.2
 
 
 def test_without_ros_is_a_clear_error(monkeypatch):

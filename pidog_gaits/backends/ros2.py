@@ -3,9 +3,12 @@
 ``ros2 run pidog_gaits nn_controller --model final_model.onnx`` (the ament_python package
 in ``ros2/pidog_gaits``) or ``python3 -m pidog_gaits.nn_controller --backend ros2``:
 
-* subscribes ``cmd_vel`` (``geometry_msgs/Twist``): ``linear.x`` (m/s) and ``angular.z``
-  (rad/s) pick the nearest gait the policy was trained on (``gait_for_velocity``); the
-  robot stands until the first message and again ``cmd_timeout_s`` after the last;
+* subscribes ``cmd_vel`` (``geometry_msgs/Twist``): for a command-following policy
+  (``command_ranges`` given) ``linear.x`` (m/s) and ``angular.z`` (rad/s) are its command
+  as they are (``command_source``), clipped into its ranges with one warning per run;
+  for a policy trained on named gaits they pick the nearest of those gaits
+  (``gait_for_velocity``, ``gait_source``). The robot stands (command ``0,0``, or the
+  ``stand`` gait) until the first message and again ``cmd_timeout_s`` after the last;
 * publishes ``joint_states`` (``sensor_msgs/JointState``, rad, ``JOINT_NAMES``): on the
   real PiDog the commanded angles, the only joint positions there are; ``imu/data_raw``
   (``sensor_msgs/Imu``: roll/pitch orientation, yaw unobserved) and ``ultrasonic``
@@ -21,10 +24,12 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from pidog_gaits.backends.base import Backend, BackendUnavailableError, Reading
+from pidog_gaits.gaits.command import CommandClipper, CommandRanges
 from pidog_gaits.gaits.library import GAITS, GaitSpec, gait_for_velocity
 from pidog_gaits.robot import specs
 
@@ -45,6 +50,10 @@ def _import_ros():
     return rclpy, Twist, JointState, Imu, Range
 
 
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def quaternion_from_roll_pitch(roll_rad: float, pitch_rad: float) -> tuple[float, ...]:
     """``(x, y, z, w)`` of ``Rz(0) Ry(pitch) Rx(roll)``."""
     cr, sr = math.cos(roll_rad / 2), math.sin(roll_rad / 2)
@@ -58,12 +67,20 @@ class Ros2Backend:
     :param inner: the backend that moves the robot.
     :param cmd_timeout_s: a ``cmd_vel`` older than this counts as none (stand).
     :param node_name: the node's name (ROS remapping arguments still apply).
+    :param command_ranges: a command-following policy's ranges (``command_source`` clips
+        into them); ``None`` for other policies (``gait_source``).
+    :param warn: where the one out-of-range warning goes (stderr).
     """
 
     name = "ros2"
 
     def __init__(
-        self, inner: Backend, cmd_timeout_s: float = 0.5, node_name: str = NODE_NAME
+        self,
+        inner: Backend,
+        cmd_timeout_s: float = 0.5,
+        node_name: str = NODE_NAME,
+        command_ranges: CommandRanges | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         rclpy, Twist, JointState, Imu, Range = _import_ros()
         self.inner = inner
@@ -82,6 +99,8 @@ class Ros2Backend:
         self._cmd: tuple[float, float] | None = None
         self._cmd_time_s = -math.inf
         self._last = inner.joint_pos_rad()
+        self.command_ranges = command_ranges
+        self._clip = CommandClipper(command_ranges or CommandRanges(), "cmd_vel", warn or _stderr)
         self.messages_in = 0
         self.messages_out = 0
 
@@ -91,12 +110,23 @@ class Ros2Backend:
         self._cmd_time_s = time.monotonic()
         self.messages_in += 1
 
-    def gait_source(self) -> GaitSpec:
-        """The gait the latest fresh ``cmd_vel`` asks for (polled once per control step)."""
+    def _fresh_cmd(self) -> tuple[float, float] | None:
+        """The latest ``cmd_vel`` after handling what arrived; ``None`` if none is fresh."""
         self._rclpy.spin_once(self.node, timeout_sec=0.0)
         if self._cmd is None or time.monotonic() - self._cmd_time_s > self.cmd_timeout_s:
-            return GAITS["stand"]
-        return gait_for_velocity(*self._cmd)
+            return None
+        return self._cmd
+
+    def gait_source(self) -> GaitSpec:
+        """The gait the latest fresh ``cmd_vel`` asks for (polled once per control step)."""
+        cmd = self._fresh_cmd()
+        return GAITS["stand"] if cmd is None else gait_for_velocity(*cmd)
+
+    def command_source(self) -> np.ndarray:
+        """The command (``[speed, yaw rate]``) of the latest fresh ``cmd_vel``, clipped into
+        ``command_ranges``; ``[0, 0]`` (stand) when none is fresh (polled once per step)."""
+        cmd = self._fresh_cmd()
+        return np.zeros(2) if cmd is None else self._clip(cmd)
 
     def _stamp(self):
         return self.node.get_clock().now().to_msg()

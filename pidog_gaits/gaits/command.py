@@ -232,3 +232,43 @@ class CommandFollower:
         self.amplitude += min(limit, max(-limit, goal - self.amplitude))
         self.turn = turn_for_yaw(yaw, max(self.amplitude, AMPLITUDE_KNOTS[2]))
         return self.amplitude, self.turn
+
+
+def format_command(command) -> str:
+    """``[speed, yaw rate]`` as ``--command`` takes it (``0.2,0``)."""
+    c = np.asarray(command, dtype=float).reshape(2)
+    return f"{c[0]:g},{c[1]:g}"
+
+
+class CommandClipper:
+    """Clips commands into a policy's ``CommandRanges``, warning once per run.
+
+    A command outside what the policy was trained on is never passed through (the policy
+    has never seen it, and its prior's tables end there): it is clipped, and the first
+    clip is reported through ``warn`` with the given and the clipped values; later ones
+    are not (``cmd_vel`` arrives tens of times a second).
+
+    :param ranges: the policy's command ranges.
+    :param source: what the command came from, for the warning (``--command``, ``cmd_vel``).
+    :param warn: called once with the one-line warning.
+    """
+
+    def __init__(self, ranges: CommandRanges, source: str, warn) -> None:
+        self.ranges = ranges
+        self.source = source
+        self.warn = warn
+        self.warned = False
+
+    def __call__(self, command) -> np.ndarray:
+        given = np.asarray(command, dtype=float).reshape(2)
+        clipped = self.ranges.clip(given)
+        if not self.warned and not np.array_equal(clipped, given):
+            self.warned = True
+            r = self.ranges
+            self.warn(
+                f"warning: {self.source} {format_command(given)} is outside the policy's "
+                f"command ranges (speed {r.speed_mps[0]:g}..{r.speed_mps[1]:g} m/s, yaw rate "
+                f"{r.yaw_radps[0]:g}..{r.yaw_radps[1]:g} rad/s): clipped to "
+                f"{format_command(clipped)}"
+            )
+        return clipped

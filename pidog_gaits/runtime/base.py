@@ -4,7 +4,10 @@ Every model kind (imitation net, PPO policy, the scripted expert), through PyTor
 onnxruntime, is a ``DeployPolicy``: ``act(StepContext) -> 12 joint targets (rad)``. The
 context carries the gait input ``[gait_type, direction, turn, phase]``, the velocity
 command, the sensor ``Reading`` and the last commanded targets, so one control loop runs
-them all. This module imports neither torch nor MuJoCo: it runs on the robot.
+them all. ``GaitSchedule`` plays either a named gait or, for a velocity command, the trot
+at the amplitude and turn ``gaits.command.CommandFollower`` gives, as the env does for a
+command-following policy. This module imports neither torch nor MuJoCo: it runs on the
+robot.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import numpy as np
 
 from pidog_gaits.backends import Reading
 from pidog_gaits.gaits import poses, steering
-from pidog_gaits.gaits.library import GaitPlayer, GaitSpec
+from pidog_gaits.gaits.command import CommandFollower, CommandRanges
+from pidog_gaits.gaits.library import GAITS, GaitPlayer, GaitSpec
 from pidog_gaits.robot import specs
 
 RAMP_S = 0.6
@@ -78,6 +82,10 @@ class DeployPolicy(Protocol):
     signals: tuple[str, ...]
     """The robot signals the model reads (its observation parts, ``image`` included;
     empty for models that read only the gait input)."""
+    command_ranges: CommandRanges | None
+    """A command-following policy's trained command ranges (``EnvConfig.commands``):
+    it runs on a velocity command (``GaitSchedule.for_command``), clipped into these.
+    ``None``: the policy was trained on named gaits (imitation, expert, older PPO)."""
 
     def reset(self) -> None:
         """Clear any recurrent state (start of a run or a gait change)."""
@@ -99,7 +107,11 @@ def blend(targets: np.ndarray, ctx: StepContext) -> np.ndarray:
 class ExpertPrior:
     """The scripted gait's targets (12, rad, not ramped) at a step, from one cached
     ``GaitPlayer`` per gait; with ``steering``, blended between the knot turns for the
-    policy's steer (``gaits.steering``), as ``envs.prior.PriorSequence.steered`` does."""
+    policy's steer (``gaits.steering``), as ``envs.prior.PriorSequence.steered`` does.
+
+    The turn is the gait input's (``ctx.gait_input[2]``), not ``ctx.gait.turn``: on a
+    command it is the follower's turn, which the ONNX graph reads from the same input.
+    """
 
     def __init__(self, steering: bool = False) -> None:
         self.steering = steering
@@ -114,10 +126,11 @@ class ExpertPrior:
     def __call__(self, ctx: StepContext, steer: float = 0.0) -> np.ndarray:
         # The phase as the gait input carries it (float32), exactly as ``run_gait`` plays it.
         phase = float(ctx.gait_input[3])
-        if not self.steering:
-            return self._targets(ctx.gait, phase)
+        turn = float(ctx.gait_input[2])
+        if not self.steering and turn == float(np.float32(ctx.gait.turn)):
+            return self._targets(ctx.gait, phase)  # the named gait's own table, exactly
         knots = np.stack([self._targets(g, phase) for g in steering.knot_gaits(ctx.gait)])
-        return steering.blend_knots(knots, steering.steered_turn(ctx.gait.turn, steer))
+        return steering.blend_knots(knots, steering.steered_turn(turn, steer))
 
 
 class ExpertPolicy:
@@ -131,6 +144,7 @@ class ExpertPolicy:
     engine = "numpy"
     image = None
     signals: tuple[str, ...] = ()
+    command_ranges = None
     image_size_px = (specs.CAMERA_WIDTH_PX, specs.CAMERA_HEIGHT_PX)
     control_dt_s = specs.CONTROL_DT_S
 
@@ -154,12 +168,27 @@ def gait_with(gait: GaitSpec, direction: float | None, turn: float | None) -> Ga
     return dataclasses.replace(gait, **changes) if changes else gait
 
 
+COMMAND_GAIT = GAITS["trot_forward"]
+"""The gait a command plays (at the follower's amplitude and turn): the env's prior for
+every command-following policy."""
+
+
 class GaitSchedule:
     """Steps a gait's phase at the control rate; a gait change restarts the phase and blend.
+
+    Two modes. Named gait (``GaitSchedule(gait, ...)``): the gait's own input and command,
+    ramped from ``start_targets`` over ``RAMP_S``. Command (``GaitSchedule.for_command``):
+    the trot (``COMMAND_GAIT``) played at the amplitude and turn a ``CommandFollower``
+    gives for ``[speed, yaw rate]`` plus the heading hold's correction, stepped once per
+    control step exactly as ``PiDogEnv`` steps it: ``gait_input[2]`` is the follower's
+    turn and ``blend_weight`` the start ramp times the amplitude, so the prior is
+    ``stand + amplitude * (ramped trot - stand)``. ``set_command`` changes the command
+    without restarting anything: the follower slews the amplitude.
 
     :param gait: the gait to run.
     :param dt_s: control period (s).
     :param start_targets: what the robot holds at the start (blended from).
+    :param heading_gain_per_s: heading hold gain (``EnvConfig.heading_gain_per_s``).
     """
 
     def __init__(
@@ -171,16 +200,48 @@ class GaitSchedule:
     ) -> None:
         self.dt_s = dt_s
         self.heading_gain_per_s = heading_gain_per_s
+        self.follower: CommandFollower | None = None
+        """Set in command mode (``for_command``)."""
+        self.user_command = np.zeros(2)
+        """Command mode: the ``[speed (m/s), yaw rate (rad/s)]`` asked for."""
         self.switch(gait, start_targets)
 
+    @classmethod
+    def for_command(
+        cls,
+        command,
+        dt_s: float,
+        start_targets: np.ndarray,
+        heading_gain_per_s: float = steering.HEADING_GAIN_PER_S,
+    ) -> GaitSchedule:
+        """A schedule that follows ``command`` (``[speed, yaw rate]``, already clipped to
+        the policy's ranges) from ``start_targets`` (the stand)."""
+        schedule = cls(COMMAND_GAIT, dt_s, start_targets, heading_gain_per_s)
+        schedule.follower = CommandFollower(dt_s)
+        schedule.set_command(command)
+        return schedule
+
+    @property
+    def follows_command(self) -> bool:
+        return self.follower is not None
+
+    def set_command(self, command) -> None:
+        """Command mode: follow ``command`` from the next step on. The phase, the start
+        ramp and the goal heading carry on (the goal turns at the new yaw rate)."""
+        if self.follower is None:
+            raise ValueError("set_command needs a schedule made with GaitSchedule.for_command")
+        self.user_command = np.asarray(command, dtype=float).reshape(2).copy()
+
     def switch(self, gait: GaitSpec, hold_targets: np.ndarray) -> None:
+        if self.follower is not None:
+            raise ValueError("a command schedule plays the trot; change it with set_command")
         self.gait = gait
         self.phase = 0.0
         self.step = 0
         self.blend_from = np.asarray(hold_targets, dtype=float).copy()
         self._dphase = self.dt_s / gait.period_s
         self.heading_error_rad = 0.0
-        """Goal heading (the start's, turning at the gait's yaw rate) minus the heading,
+        """Goal heading (the start's, turning at the commanded yaw rate) minus the heading,
         integrated from the gyro: the heading hold of ``PiDogEnv._update_command``."""
 
     def context(
@@ -189,20 +250,31 @@ class GaitSchedule:
         reading: Reading | None,
         target_history: np.ndarray | None = None,
     ) -> StepContext:
+        """This step's context; call it once per step (it steps the heading hold and, on
+        a command, the follower)."""
         gait = self.gait
-        command = gait.command.astype(np.float32)
+        user = self.user_command if self.follower is not None else gait.command
+        command = user.astype(np.float32)
+        correction = 0.0
         if reading is not None and self.heading_gain_per_s > 0:
-            command[1] += steering.heading_correction(
+            correction = steering.heading_correction(
                 self.heading_error_rad, self.heading_gain_per_s
             )
+            command[1] += correction
             gyro_z = float(reading.imu[5])
-            self.heading_error_rad += (float(gait.command[1]) - gyro_z) * self.dt_s
+            self.heading_error_rad += (float(user[1]) - gyro_z) * self.dt_s
+        gait_input = gait.inputs(self.phase)[0]
+        weight = ramp_weight(self.step * self.dt_s)
+        if self.follower is not None:
+            amplitude, turn = self.follower.step(float(user[0]), float(user[1]), correction)
+            gait_input[2] = turn
+            weight *= amplitude
         return StepContext(
             gait=gait,
-            gait_input=gait.inputs(self.phase)[0],
+            gait_input=gait_input,
             phase=self.phase,
             command=command,
-            blend_weight=ramp_weight(self.step * self.dt_s),
+            blend_weight=weight,
             blend_from=self.blend_from,
             last_targets=last_targets,
             target_history=target_history,

@@ -85,12 +85,25 @@ def run_controller(
     gait_source: Callable[[], GaitSpec | None] | None = None,
     clock: Callable[[], float] = time.perf_counter,
     sleep: Callable[[float], None] = time.sleep,
+    command: np.ndarray | None = None,
+    command_source: Callable[[], np.ndarray | None] | None = None,
 ) -> dict:
     """Run ``policy`` on ``backend`` and return the figures (backend's first).
 
     :param gait_source: polled each step; a different gait than the running one switches
-        to it (ROS ``cmd_vel``). ``None`` runs ``gait`` throughout.
+        to it (ROS ``cmd_vel`` for a policy trained on named gaits). ``None`` runs
+        ``gait`` throughout.
+    :param command: ``[speed (m/s), yaw rate (rad/s)]``, already clipped to the policy's
+        ranges: play the trot at the amplitude and turn the command asks for
+        (``GaitSchedule.for_command``, as the env does) instead of ``gait``.
+    :param command_source: command mode, polled each step; a command it returns replaces
+        the running one (ROS ``cmd_vel`` for a command-following policy), ``None`` keeps
+        it. Without ``command`` the run starts standing (``[0, 0]``).
     """
+    if gait_source is not None and (command is not None or command_source is not None):
+        raise ValueError("a run follows either a gait source or a command, not both")
+    if command is None and command_source is not None:
+        command = np.zeros(2)
     dt = config.dt_s
     start = backend.joint_pos_rad()
     monitor = SafetyMonitor(safety or SafetyConfig(), dt, start)
@@ -123,8 +136,11 @@ def run_controller(
             # ---- the gait
             last = monitor.last_rad.copy()
             history = np.tile(last, (TARGET_HISTORY, 1))  # as PiDogEnv.reset starts it
-            schedule = GaitSchedule(gait, dt, last)
-            monitor.sitting = gait.family == "sit"
+            if command is None:
+                schedule = GaitSchedule(gait, dt, last)
+                monitor.sitting = gait.family == "sit"
+            else:
+                schedule = GaitSchedule.for_command(command, dt, last)
             policy.reset()
             t_gait = clock()
             forever = math.isinf(config.seconds)
@@ -150,6 +166,10 @@ def run_controller(
                         schedule.switch(wanted, last)
                         monitor.sitting = wanted.family == "sit"
                         policy.reset()
+                if command_source is not None:
+                    wanted_command = command_source()
+                    if wanted_command is not None:
+                        schedule.set_command(wanted_command)
                 ctx = schedule.context(last, reading, history)
                 t1 = clock()
                 raw = policy.act(ctx)

@@ -11,7 +11,9 @@ entry ``pidog_gaits`` (``METADATA_KEY``) that says how to drive it:
   deterministic (mean) action; with an imitation prior the same graph also takes
   ``gait_input`` (+ state) and returns ``prior_targets_rad``, already steered. Joint
   targets = the prior (ramped from the stand) + ``action_scale_rad * action[:12]``,
-  clipped to the joint ranges, as in ``PiDogEnv.targets_for``.
+  clipped to the joint ranges, as in ``PiDogEnv.targets_for``. A command-following
+  policy's metadata has ``commands`` (``{"speed_mps": [lo, hi], "yaw_radps": [lo, hi]}``):
+  it runs on a velocity command clipped into those ranges (``GaitSchedule.for_command``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pidog_gaits.gaits.command import CommandRanges
 from pidog_gaits.robot import specs
 from pidog_gaits.runtime.base import ExpertPrior, StepContext, blend, stand_targets
 from pidog_gaits.runtime.observation import build_observation
@@ -33,6 +36,13 @@ FORMAT_VERSION = 3
 
 class ModelLoadError(ValueError):
     """A model file that cannot be run (wrong kind, missing metadata, bad contents)."""
+
+
+def ranges_from_dict(d: dict) -> CommandRanges:
+    """``CommandRanges`` from its JSON form (lists for the tuples), validated; the keys
+    left out keep their defaults (the export writes only the two ranges)."""
+    fields = {k: tuple(float(x) for x in v) if isinstance(v, list) else v for k, v in d.items()}
+    return CommandRanges(**fields).validate()
 
 
 def read_metadata(session) -> dict:
@@ -104,6 +114,7 @@ class OnnxImitationPolicy:
     engine = "onnx"
     image = None
     signals: tuple[str, ...] = ()
+    command_ranges = None
     image_size_px = (specs.CAMERA_WIDTH_PX, specs.CAMERA_HEIGHT_PX)
 
     def __init__(self, session, info: dict) -> None:
@@ -145,6 +156,8 @@ class OnnxPpoPolicy:
         self.prior = info.get("prior", "expert")
         self.scale = np.asarray(info["action_scale_rad"], dtype=float)
         self.steering = bool(info.get("steering", False))
+        commands = info.get("commands")
+        self.command_ranges = None if commands is None else ranges_from_dict(commands)
         self._graph = _StatefulGraph(session, info.get("state", []))
         self._expert = ExpertPrior(self.steering)
         self._stand = stand_targets()

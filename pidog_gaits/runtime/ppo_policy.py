@@ -10,6 +10,11 @@ blended (``gaits.steering``), exactly as the env does. The deployed action is th
 deterministic one (the Gaussian's mean), as ``policy.predict(obs, deterministic=True)``
 gives it.
 
+A command-following policy (``EnvConfig.commands`` set: every policy trained since issue
+14) runs on a velocity command: its prior is the trot at the amplitude and turn of
+``gaits.command.CommandFollower`` (``runtime.base.GaitSchedule.for_command``), and its
+``command_ranges`` say which commands it was trained on.
+
 Its ONNX export (``export.export_ppo``) holds the policy and, for an imitation prior, the
 imitation net too (inputs ``gait_input`` + its LSTM state), so the robot loads one file.
 """
@@ -22,10 +27,11 @@ import numpy as np
 import torch
 
 from pidog_gaits.gaits import steering
+from pidog_gaits.gaits.command import CommandRanges
 from pidog_gaits.robot import specs
 from pidog_gaits.runtime.base import ExpertPrior, StepContext, blend, stand_targets
 from pidog_gaits.runtime.observation import actor_keys, build_observation
-from pidog_gaits.runtime.onnx_policy import ModelLoadError
+from pidog_gaits.runtime.onnx_policy import ModelLoadError, ranges_from_dict
 
 
 def is_ppo_checkpoint(ckpt: object) -> bool:
@@ -92,6 +98,7 @@ class TorchPpoPolicy:
         }
         self.scale = np.asarray(env_config.action_scale_rad(), dtype=float)
         self.steering = bool(env_config.steering)
+        self.command_ranges = command_ranges_of(env_config)
         self.action_dim = env_config.action_dim()
         self._stand = stand_targets()
         self._expert = ExpertPrior(self.steering)
@@ -154,7 +161,7 @@ class TorchPpoPolicy:
             return blend(self._controllers[0](ctx.gait_input), ctx)
         rows = steering.knot_inputs(ctx.gait_input)
         knots = np.stack([c(row) for c, row in zip(self._controllers, rows, strict=True)])
-        turn = steering.steered_turn(ctx.gait.turn, steer)
+        turn = steering.steered_turn(float(ctx.gait_input[2]), steer)
         return blend(steering.blend_knots(knots, turn), ctx)
 
     def action(self, ctx: StepContext) -> np.ndarray:
@@ -175,6 +182,15 @@ class TorchPpoPolicy:
         steer = float(action[n]) if self.steering else 0.0
         targets = self.prior_targets(ctx, steer) + self.scale * action[:n]
         return np.clip(targets, specs.JOINT_RANGE_RAD[:, 0], specs.JOINT_RANGE_RAD[:, 1])
+
+
+def command_ranges_of(env_config) -> CommandRanges | None:
+    """``EnvConfig.commands`` as ``CommandRanges``; ``None`` for a policy trained before
+    commands (its config has no such field) or with none."""
+    ranges = getattr(env_config, "commands", None)
+    if ranges is None or isinstance(ranges, CommandRanges):
+        return ranges
+    return ranges_from_dict(ranges)
 
 
 def _prior_model(env_config, path: Path, pretrained: str | None):
