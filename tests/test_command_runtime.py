@@ -242,9 +242,9 @@ def test_cli_clips_an_out_of_range_command_with_one_warning(tmp_path, capsys):
     figures, err = _cli(["--model", "expert", "--command", "1.0,0", "--seconds", "2"],
                         tmp_path, capsys)  # fmt: skip
     assert len(err) == 1 and err[0].startswith("warning:")
-    assert "--command 1,0" in err[0] and "clipped to 0.438,0" in err[0]
-    assert figures["command"] == [pytest.approx(0.438), 0.0]
-    top, err = _cli(["--model", "expert", "--command", "0.438,0", "--seconds", "2"],
+    assert "--command 1,0" in err[0] and "clipped to 0.44,0" in err[0]
+    assert figures["command"] == [pytest.approx(0.44), 0.0]
+    top, err = _cli(["--model", "expert", "--command", "0.44,0", "--seconds", "2"],
                     tmp_path, capsys)  # fmt: skip
     assert err == []
     assert figures["distance_m"] == pytest.approx(top["distance_m"], abs=1e-9)
@@ -262,3 +262,37 @@ def test_cli_command_errors_are_one_line(args, message, capsys):
     assert main(["--model", "expert", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and message in err[0]
+
+
+def test_the_robots_prior_equals_the_envs_for_the_same_commands_and_steers():
+    """The env and the control loop run the same follower: equal targets step by step,
+    through a change of command (heading hold off: the env's heading is the simulator's,
+    the robot's the gyro's)."""
+    from pidog_gaits.envs.config import EnvConfig
+    from pidog_gaits.envs.pidog_env import PiDogEnv
+    from pidog_gaits.runtime.base import ExpertPrior, blend
+    from pidog_gaits.sim.randomization import RandomizationRanges
+
+    config = EnvConfig(quality="fast", vision="none", prior="expert", num_obstacles=0,
+                       heading_gain_per_s=0.0,
+                       randomization=RandomizationRanges(enabled=False))  # fmt: skip
+    env = PiDogEnv(config)
+    env.reset(seed=0, options={"command": (0.2, 0.1)})
+    schedule = GaitSchedule.for_command(
+        np.array([0.2, 0.1]), specs.CONTROL_DT_S, stand_targets(), heading_gain_per_s=0.0
+    )
+    prior = ExpertPrior(steering=True)
+    steers = 0.6 * np.sin(np.arange(120) * 0.21)
+    for k in range(120):
+        if k == 60:  # a new command mid-run, on the robot's side ...
+            schedule.set_command(np.array([0.35, -0.05]))
+        ctx = schedule.context(stand_targets(), None)
+        action = np.zeros(13)
+        action[12] = steers[k]
+        env_targets = env.targets_for(action)
+        robot_targets = blend(prior(ctx, float(steers[k])), ctx)
+        np.testing.assert_allclose(robot_targets, env_targets, atol=1e-9, err_msg=f"step {k}")
+        if k == 59:  # ... and the env's: both take effect at step 60
+            env.set_command((0.35, -0.05))
+        env.step(action)
+        schedule.advance()

@@ -280,6 +280,14 @@ class PiDogEnv(gym.Env):
             center = [c * ahead - s * left, s * ahead + c * left, half_h]
             world.place_box(sim.model, sim.data, int(gid), center, [half, half, half_h])
 
+    def set_command(self, command) -> None:
+        """Hold ``[speed (m/s), yaw rate (rad/s)]`` from the next step on (no more random
+        draws this episode): the runtime's ``GaitSchedule.set_command``."""
+        self._tracking.close()
+        self.user_command = np.asarray(command, dtype=float).reshape(2).copy()
+        self._command_fixed = True
+        self._segment_start_step = self._step + 1
+
     def _update_command(self) -> None:
         """This step's command: a new draw when its time has come (unless the episode's
         command is fixed), the heading hold, and the prior's amplitude and turn.

@@ -256,7 +256,9 @@ class GaitSchedule:
         user = self.user_command if self.follower is not None else gait.command
         command = user.astype(np.float32)
         correction = 0.0
-        if reading is not None and self.heading_gain_per_s > 0:
+        if self.follower is not None and CommandFollower.is_still(user):
+            self.heading_error_rad = 0.0  # standing: no heading to hold (as the env)
+        elif reading is not None and self.heading_gain_per_s > 0:
             correction = steering.heading_correction(
                 self.heading_error_rad, self.heading_gain_per_s
             )
