@@ -190,6 +190,14 @@ def _progress(cfg: EvalConfig, total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="episode", disable=not show, file=sys.stderr)
 
 
+EPISODE_KEYS = (
+    "return", "length", "mean_forward_velocity_mps", "distance_m", "lateral_m", "fell",
+    "collisions", "foot_collisions", "energy_j", "command_mps", "command_yaw_radps",
+    "speed_error_mps", "yaw_rate_error_rps",
+)  # fmt: skip
+"""What each per-episode row copies from the env's ``episode_metrics``."""
+
+
 def run_episodes(
     cfg: EvalConfig, predict, env_cfg: EnvConfig, command: np.ndarray, bar=None
 ) -> tuple[list[dict], str | None]:
@@ -233,14 +241,6 @@ def run_episodes(
         env.close()
         video_path = recorder.close() if recorder is not None else None
     return rows, (str(video_path) if video_path else None)
-
-
-EPISODE_KEYS = (
-    "return", "length", "mean_forward_velocity_mps", "distance_m", "lateral_m", "fell",
-    "collisions", "foot_collisions", "energy_j", "command_mps", "command_yaw_radps",
-    "speed_error_mps", "yaw_rate_error_rps",
-)  # fmt: skip
-"""What each per-episode row copies from the env's ``episode_metrics``."""
 
 
 def _finite_mean(values) -> float | None:
