@@ -9,7 +9,7 @@ from _deploy_models import ppo_policy, save_ppo_pth
 
 from pidog_gaits import evaluate as ev
 from pidog_gaits.envs.config import EnvConfig
-from pidog_gaits.gaits.command import CommandRanges
+from pidog_gaits.gaits.command import SPEED_MAX_MPS, CommandRanges
 
 TRAINED_RANGES = CommandRanges(speed_mps=(0.0, 0.3), yaw_radps=(-0.1, 0.1))
 """Narrower than the defaults, so a clip shows which ranges it used (the policy's)."""
@@ -66,7 +66,7 @@ def test_in_range_command_runs_as_given_without_warning(model, tmp_path, capsys)
 
 def test_default_command_is_the_full_trot_clipped_to_the_policy():
     command, note = ev.resolve_command(None, CommandRanges())
-    assert note is None and list(command) == [pytest.approx(0.438), 0.0]
+    assert note is None and tuple(command) == ev.DEFAULT_COMMAND == (SPEED_MAX_MPS, 0.0)
     command, note = ev.resolve_command(None, TRAINED_RANGES)
     assert list(command) == [0.3, 0.0] and "default command" in note
 
