@@ -112,3 +112,13 @@ def test_overrides_parse_and_reject_unknown_keys():
     params = RandomizationRanges(overrides={"friction_scale": 0.4}).sample(np.random.default_rng(0))
     assert params.friction_scale == 0.4
     assert 0.85 <= params.mass_scale <= 1.15
+
+
+def test_friction_coef_sets_the_feet_friction_coefficient():
+    """``friction_coef=0.35`` is the foot's coefficient itself, not a scale (nominal 0.4)."""
+    overrides = parse_overrides(["friction_coef=0.35"])
+    assert overrides == {"friction_scale": pytest.approx(0.35 / specs.FOOT_FRICTION)}
+    sim = PiDogSim("fast", params=DomainParams(**overrides))
+    np.testing.assert_allclose(sim.model.geom_friction[sim.foot_geom_ids, 0], 0.35)
+    with pytest.raises(ValueError, match="friction_coef"):
+        parse_overrides(["gravity=3"])

@@ -57,8 +57,9 @@ ALIASES = {
 def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, float]:
     """Turn ``["friction=0.5", "latency_ms=30"]`` into ``DomainParams`` fields.
 
-    ``latency_ms`` is accepted and converted to ``latency_s``. Raises ``ValueError`` with
-    the list of valid keys on anything unknown.
+    ``latency_ms`` is accepted and converted to ``latency_s``; ``friction_coef`` (the
+    foot's friction coefficient, nominal ``specs.FOOT_FRICTION`` = 0.4) to
+    ``friction_scale``. Raises ``ValueError`` with the list of valid keys on anything unknown.
     """
     valid = {f.name for f in dataclasses.fields(DomainParams)}
     out: dict[str, float] = {}
@@ -73,9 +74,11 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, float]:
             raise ValueError(f"{key}: {value!r} is not a number") from None
         if key == "latency_ms":
             key, number = "latency_s", number / 1000.0
+        elif key == "friction_coef":
+            key, number = "friction_scale", number / specs.FOOT_FRICTION
         key = ALIASES.get(key, key)
         if key not in valid:
-            names = sorted(valid | set(ALIASES) | {"latency_ms"})
+            names = sorted(valid | set(ALIASES) | {"latency_ms", "friction_coef"})
             raise ValueError(f"unknown setting {key!r}; valid: {', '.join(names)}")
         out[key] = number
     return out
