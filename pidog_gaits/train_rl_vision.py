@@ -127,6 +127,9 @@ class RLConfig:
     into the actor before PPO when it steers, has a camera and boxes (0: off). Not
     counted in ``timesteps``."""
     warm_start_epochs: int = 10
+    dagger_rounds: int = 0
+    """DAgger rounds after the clone (``envs.warm_start``): the student drives, the teacher
+    labels, the data are aggregated and the actor refitted (0: clone only)."""
     use_sde: bool = False
     """Generalized state-dependent exploration: noise held for ``sde_sample_freq`` steps."""
     sde_sample_freq: int = 8
@@ -223,6 +226,8 @@ def validate(cfg: RLConfig) -> EnvConfig:
         raise ValueError("--envs must be >= 1")
     if cfg.warm_start_steps < 0:
         raise ValueError("--warm-start-steps must be >= 0")
+    if cfg.dagger_rounds < 0:
+        raise ValueError("--dagger-rounds must be >= 0")
     from pidog_gaits.envs.vec import VEC_KINDS
 
     if cfg.vec_env not in VEC_KINDS:
@@ -344,7 +349,7 @@ def train(cfg: RLConfig) -> dict:
         if cfg.warm_start_steps > 0 and can_warm_start(env_cfg):
             record["warm_start"] = warm_start_steering(
                 model.policy, env_cfg, cfg.warm_start_steps, cfg.envs, cfg.seed + 7919,
-                epochs=cfg.warm_start_epochs, vec_kind=vec_kind,
+                epochs=cfg.warm_start_epochs, vec_kind=vec_kind, dagger_rounds=cfg.dagger_rounds,
             )  # fmt: skip
     model.pidog_env_config = env_cfg.as_dict()  # saved inside every zip (SB3 keeps attributes)
     (out / "rl_config.json").write_text(json.dumps(record, indent=2) + "\n")
@@ -439,6 +444,9 @@ def cli(
     warm_start_steps: int = typer.Option(
         20_000, help="Teacher (privileged reflex) demonstrations cloned into the actor first."
     ),
+    dagger_rounds: int = typer.Option(
+        0, help="DAgger rounds after the clone: the student drives, the teacher labels."
+    ),
     use_sde: bool = typer.Option(False, help="State-dependent exploration (gSDE)."),
     sde_sample_freq: int = typer.Option(8, help="Steps between gSDE noise draws."),
     target_kl: float | None = typer.Option(None, help="Early-stop an update past this KL."),
@@ -487,6 +495,7 @@ def cli(
         steering=steering,
         steer_log_std_init=steer_log_std_init,
         warm_start_steps=warm_start_steps,
+        dagger_rounds=dagger_rounds,
         use_sde=use_sde,
         sde_sample_freq=sde_sample_freq,
         target_kl=target_kl,

@@ -75,3 +75,40 @@ def test_cloning_puts_the_reflex_into_the_actor():
                 mean = policy.get_distribution(tensors).distribution.mean[0].numpy()
             assert np.sign(mean[specs.NUM_JOINTS]) == sign
             assert np.abs(mean[: specs.NUM_JOINTS]).max() < 0.3  # residuals stay small
+
+
+class _SteerLeft:
+    """A stand-in student that always steers hard left: DAgger must execute it."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def predict(self, obs, deterministic=True):
+        self.calls += 1
+        action = np.zeros((len(obs["imu"]), specs.NUM_JOINTS + 1), dtype=np.float32)
+        action[:, specs.NUM_JOINTS] = 1.0
+        return action, None
+
+
+def test_dagger_lets_the_student_drive_and_the_teacher_label():
+    config = _config(num_obstacles=0, episode_steps=400)
+    student = _SteerLeft()
+    with one_torch_thread():
+        obs, labels = record_demonstrations(config, steps=300, envs=1, seed=1, student=student)
+    assert student.calls == 300
+    # The student turned the robot left, so the heading hold asks to turn back right ...
+    assert obs["command"][-1, 1] < -0.05
+    # ... and the teacher's labels are its own (open floor: go straight), not the student's.
+    assert np.all(labels[:, specs.NUM_JOINTS] == 0.0)
+
+
+def test_dagger_rounds_aggregate_and_refit():
+    from pidog_gaits.envs.warm_start import warm_start_steering
+
+    config = _config(num_obstacles=3, episode_steps=120)
+    with one_torch_thread():
+        policy = ppo_policy(config, action_gain=1.0)
+        figures = warm_start_steering(policy, config, steps=400, envs=2, seed=0, epochs=2,
+                                      dagger_rounds=2)  # fmt: skip
+    assert figures["dagger_rounds"] == 2 and len(figures["dagger_loss_last"]) == 2
+    assert figures["demonstration_steps"] == 400 + 2 * 200  # every round's labels kept

@@ -10,6 +10,12 @@ in DART), each labelled with the teacher's clean action. The actor's mean is the
 to those labels by mean squared error from the actor's own inputs, residuals to zero and
 steer to the teacher's: teacher-student distillation, the field's way to a deployable
 policy. PPO refines the result; the deployed policy stays one network.
+
+Then DAgger rounds (Ross et al. 2011): the *student* drives, the teacher labels what it
+should have done, the data are aggregated and the student refitted. Cloning alone meets
+only the states the teacher visits; a student that misjudges a box walks where the
+teacher never went (head-on into it), and there it had no label. DAgger labels exactly
+those states.
 """
 
 from __future__ import annotations
@@ -39,10 +45,13 @@ def record_demonstrations(
     seed: int,
     steer_noise: float = 0.3,
     vec_kind: str = "dummy",
+    student=None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """``steps`` observations (all envs together) and the teacher's action for each.
 
     ``vec_kind``: how the envs step (the training's own kind: the same episodes for any).
+    ``student``: an SB3 policy whose deterministic action is executed (DAgger); without
+    one the teacher's, with ``steer_noise`` on its steer (DART).
     """
     venv = make_vec_env(env_config, envs, vec_kind, seed=seed)
     rng = np.random.default_rng(seed)
@@ -55,8 +64,11 @@ def record_demonstrations(
             for key, value in obs.items():
                 observations.setdefault(key, []).append(value.copy())
             labels.append(target)
-            executed = target.copy()
-            executed[:, specs.NUM_JOINTS] += rng.normal(0.0, steer_noise, envs)
+            if student is not None:
+                executed, _ = student.predict(obs, deterministic=True)
+            else:
+                executed = target.copy()
+                executed[:, specs.NUM_JOINTS] += rng.normal(0.0, steer_noise, envs)
             obs, _, _, _ = venv.step(np.clip(executed, -1.0, 1.0))
     finally:
         venv.close()
@@ -112,13 +124,30 @@ def warm_start_steering(
     seed: int,
     epochs: int = 10,
     vec_kind: str = "dummy",
+    dagger_rounds: int = 0,
+    dagger_steps: int | None = None,
 ) -> dict:
-    """Record ``steps`` teacher demonstrations and clone them into ``policy``; figures."""
+    """Record ``steps`` teacher demonstrations and clone them into ``policy``, then run
+    ``dagger_rounds`` rounds of ``dagger_steps`` (default ``steps // 2``) student-driven,
+    teacher-labelled steps, each refitting on all the data so far; figures."""
     t0 = time.perf_counter()
     observations, actions = record_demonstrations(env_config, steps, envs, seed, vec_kind=vec_kind)
     t1 = time.perf_counter()
     history = clone_into_policy(policy, observations, actions, epochs=epochs, seed=seed)
     t2 = time.perf_counter()
+    dagger_losses = []
+    for r in range(dagger_rounds):
+        more_obs, more_actions = record_demonstrations(
+            env_config, dagger_steps or max(steps // 2, 1), envs, seed + 1 + r,
+            vec_kind=vec_kind, student=policy,
+        )  # fmt: skip
+        observations = {k: np.concatenate([v, more_obs[k]]) for k, v in observations.items()}
+        actions = np.concatenate([actions, more_actions])
+        rounds = clone_into_policy(
+            policy, observations, actions, epochs=max(epochs // 2, 1), seed=seed + 1 + r
+        )
+        dagger_losses.append(rounds[-1])
+    t3 = time.perf_counter()
     steer = actions[:, specs.NUM_JOINTS]
     figures = {
         "demonstration_steps": int(len(actions)),
@@ -127,10 +156,19 @@ def warm_start_steering(
         "clone_loss_last": history[-1],
         "record_s": t1 - t0,
         "clone_s": t2 - t1,
+        "dagger_rounds": dagger_rounds,
+        "dagger_loss_last": dagger_losses,
+        "dagger_s": t3 - t2,
     }
     log.info(
         "warm start: %d teacher steps (steering in %.0f%%) in %.0f s; cloned, loss %.2e -> "
         "%.2e in %.0f s", figures["demonstration_steps"], 100 * figures["steering_share"],
         figures["record_s"], history[0], history[-1], figures["clone_s"],
     )  # fmt: skip
+    if dagger_rounds:
+        log.info(
+            "DAgger: %d rounds (student drives, teacher labels), %d samples in all, loss %s, "
+            "%.0f s", dagger_rounds, len(actions), ", ".join(f"{v:.2e}" for v in dagger_losses),
+            figures["dagger_s"],
+        )  # fmt: skip
     return figures
