@@ -134,6 +134,7 @@ def eval_env_config(trained: EnvConfig, cfg: EvalConfig) -> EnvConfig:
     """The training env's settings on the evaluation's physics, world and domain."""
     changes = {
         "quality": cfg.quality,
+        "open_floor_prob": 0.0,  # every episode has the boxes asked for
         "randomization": RandomizationRanges(
             enabled=False, overrides=parse_overrides(cfg.overrides)
         ),

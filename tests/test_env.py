@@ -401,3 +401,20 @@ def test_config_round_trips_through_a_dict():
     assert again.vision == "rgb" and again.num_obstacles == 5
     assert again.weights() == cfg.weights()
     assert again.randomization == cfg.randomization
+
+
+def test_some_training_episodes_are_open_floor_and_evaluation_never_is():
+    from pidog_gaits.evaluate import EvalConfig, eval_env_config
+
+    def boxes_placed(config, seed):
+        env = PiDogEnv(config)
+        env.reset(seed=seed)
+        return int((env.sim.model.geom_pos[env._obstacle_array][:, 2] > 0).sum())
+
+    mixed = fast_config(vision="none", num_obstacles=3, open_floor_prob=0.5)
+    counts = [boxes_placed(mixed, seed) for seed in range(12)]
+    assert 0 in counts and 3 in counts
+    assert boxes_placed(fast_config(vision="none", open_floor_prob=1.0), 0) == 0
+    evaluated = eval_env_config(mixed, EvalConfig(model="x.zip"))
+    assert evaluated.open_floor_prob == 0.0
+    assert all(boxes_placed(evaluated.replace(quality="fast"), s) == 3 for s in range(4))

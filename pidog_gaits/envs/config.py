@@ -51,6 +51,10 @@ class EnvConfig:
     """Physics preset (``production``, ``medium``, ``fast``)."""
     num_obstacles: int = 3
     """Random boxes placed ahead of the start each episode (0 = open floor)."""
+    open_floor_prob: float = 0.25
+    """Chance that a training episode has no boxes at all: the policy must learn to walk
+    straight where nothing is in its way, not only to steer (the teacher steers in over
+    half the steps among boxes). Evaluation sets it to 0 (``evaluate``)."""
     episode_steps: int = 500
     """Control steps per episode (50 Hz: 10 s) before truncation."""
     commands: CommandRanges = field(default_factory=CommandRanges)
@@ -118,6 +122,8 @@ class EnvConfig:
         get_preset(self.quality)
         if self.num_obstacles < 0:
             raise ValueError("num_obstacles must be >= 0")
+        if not 0.0 <= self.open_floor_prob <= 1.0:
+            raise ValueError("open_floor_prob must lie in [0, 1]")
         if self.heading_gain_per_s < 0:
             raise ValueError("heading_gain_per_s must be >= 0")
         if self.episode_steps < 1:

@@ -267,8 +267,11 @@ class PiDogEnv(gym.Env):
     def _place_obstacles(self, boxes, yaw: float) -> None:
         sim = self.sim
         if boxes is None:
+            count, p_open = self.config.num_obstacles, self.config.open_floor_prob
+            if count and p_open > 0.0 and self.np_random.random() < p_open:
+                count = 0
             world.place_obstacles(
-                sim.model, sim.data, sim.obstacle_geom_ids, self.config.num_obstacles,
+                sim.model, sim.data, sim.obstacle_geom_ids, count,
                 self.np_random, start_xy_m=(0.0, 0.0), start_yaw_rad=yaw,
             )  # fmt: skip
             return
