@@ -9,8 +9,7 @@ asks for (``gaits.command``), as a command-following PPO policy was trained: suc
 policy runs on a command always (``--gait NAME`` becomes that gait's command; ``sit``,
 which it never learned, stands), and a command outside its trained ranges is clipped with
 one warning. ``expert`` and imitation models take ``--command`` too (full default ranges:
-``--model expert --command 0.2,0`` brings a robot up at a slow trot); an older PPO policy,
-trained on named gaits, runs the gait nearest the command.
+``--model expert --command 0.2,0`` brings a robot up at a slow trot).
 
 MODEL: an imitation ``.pth``, stage 3's ``final_model.pth`` or ``final_model.zip``, an
 ``.onnx`` from ``pidog-gaits export``, or ``expert`` (the scripted gaits, for checking the
@@ -203,24 +202,13 @@ def _command_plan(
 
     A command-following policy always runs on a command (its prior is the trot at the
     follower's amplitude and turn; it has never seen a named gait's prior), so ``--gait``
-    becomes that gait's command. A policy trained on named gaits takes ``--command`` as
-    the gait nearest it if it is a PPO policy (its observation only ever held those
-    commands), and as a command with the default ranges otherwise (imitation, expert: the
-    trot played at that amplitude and turn).
+    becomes that gait's command. Imitation models and the expert take ``--command`` with
+    the default ranges (the trot played at that amplitude and turn).
     """
     from pidog_gaits.gaits.command import CommandClipper, CommandRanges, format_command
-    from pidog_gaits.gaits.library import GAITS, gait_for_velocity
+    from pidog_gaits.gaits.library import GAITS
 
     ranges = getattr(policy, "command_ranges", None)
-    if ranges is None and policy.kind == "ppo":
-        if wanted is None:
-            return spec, None
-        nearest = gait_for_velocity(*wanted)
-        _warn(
-            f"warning: this PPO policy was trained on named gaits, not commands: "
-            f"--command {format_command(wanted)} runs the nearest, {nearest.name}"
-        )
-        return nearest, None
     if ranges is None and wanted is None:
         return spec, None
     if wanted is None:  # a command-following policy given a gait

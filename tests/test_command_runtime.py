@@ -142,24 +142,21 @@ def test_expert_prior_turns_by_the_gait_input():
 def test_ppo_policies_read_their_command_ranges(tmp_path):
     from pidog_gaits.export import export_ppo
     from pidog_gaits.runtime import load_policy
-    from pidog_gaits.runtime.ppo_policy import TorchPpoPolicy, command_ranges_of
+    from pidog_gaits.runtime.ppo_policy import TorchPpoPolicy
 
-    assert command_ranges_of(types.SimpleNamespace()) is None  # trained before commands
     as_json = {"speed_mps": [0.0, 0.3], "yaw_radps": [-0.1, 0.1], "hold_s": [1.0, 2.0]}
-    ranges = command_ranges_of(types.SimpleNamespace(commands=as_json))
-    assert ranges.speed_mps == (0.0, 0.3) and ranges.hold_s == (1.0, 2.0)
+    trained = EnvConfig.from_dict({**EnvConfig(vision="none").as_dict(), "commands": as_json})
+    assert trained.commands.speed_mps == (0.0, 0.3) and trained.commands.hold_s == (1.0, 2.0)
     config = EnvConfig(vision="none", prior="expert")
     with one_torch_thread():
         policy = TorchPpoPolicy(ppo_policy(config), config)
+        assert policy.command_ranges == config.commands
         policy.command_ranges = CommandRanges(speed_mps=(0.05, 0.3), yaw_radps=(-0.1, 0.15))
         info = export_ppo(policy, tmp_path / "p.onnx", "test")
     assert info["commands"] == {"speed_mps": [0.05, 0.3], "yaw_radps": [-0.1, 0.15]}
     onnx = load_policy(tmp_path / "p.onnx")
     assert onnx.command_ranges.speed_mps == (0.05, 0.3)
     assert onnx.command_ranges.yaw_radps == (-0.1, 0.15)
-    policy.command_ranges = None
-    export_ppo(policy, tmp_path / "q.onnx", "test")
-    assert load_policy(tmp_path / "q.onnx").command_ranges is None
     assert ExpertPolicy().command_ranges is None
 
 
@@ -210,11 +207,6 @@ def test_a_command_following_policy_runs_a_gait_as_its_command(capsys):
     assert np.array_equal(command, [0.0, 0.0])  # ros2: stands until cmd_vel
     with pytest.raises(ValueError, match="--turn"):
         _command_plan(policy, get_gait("trot_forward"), None, "sim", None, 0.5)
-    old_ppo = types.SimpleNamespace(kind="ppo", command_ranges=None)
-    gait, command = _command_plan(old_ppo, get_gait("trot_forward"), np.array([0.06, 0]),
-                                  "sim", None, None)  # fmt: skip
-    assert gait.name == "walk_forward" and command is None
-    assert "nearest, walk_forward" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------- the command line

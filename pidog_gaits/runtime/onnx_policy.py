@@ -156,8 +156,7 @@ class OnnxPpoPolicy:
         self.prior = info.get("prior", "expert")
         self.scale = np.asarray(info["action_scale_rad"], dtype=float)
         self.steering = bool(info.get("steering", False))
-        commands = info.get("commands")
-        self.command_ranges = None if commands is None else ranges_from_dict(commands)
+        self.command_ranges = ranges_from_dict(info["commands"])  # format 3: always there
         self._graph = _StatefulGraph(session, info.get("state", []))
         self._expert = ExpertPrior(self.steering)
         self._stand = stand_targets()

@@ -31,7 +31,7 @@ from pidog_gaits.gaits.command import CommandRanges
 from pidog_gaits.robot import specs
 from pidog_gaits.runtime.base import ExpertPrior, StepContext, blend, stand_targets
 from pidog_gaits.runtime.observation import actor_keys, build_observation
-from pidog_gaits.runtime.onnx_policy import ModelLoadError, ranges_from_dict
+from pidog_gaits.runtime.onnx_policy import ModelLoadError
 
 
 def is_ppo_checkpoint(ckpt: object) -> bool:
@@ -98,7 +98,7 @@ class TorchPpoPolicy:
         }
         self.scale = np.asarray(env_config.action_scale_rad(), dtype=float)
         self.steering = bool(env_config.steering)
-        self.command_ranges = command_ranges_of(env_config)
+        self.command_ranges: CommandRanges = env_config.commands  # every format-3 policy
         self.action_dim = env_config.action_dim()
         self._stand = stand_targets()
         self._expert = ExpertPrior(self.steering)
@@ -182,15 +182,6 @@ class TorchPpoPolicy:
         steer = float(action[n]) if self.steering else 0.0
         targets = self.prior_targets(ctx, steer) + self.scale * action[:n]
         return np.clip(targets, specs.JOINT_RANGE_RAD[:, 0], specs.JOINT_RANGE_RAD[:, 1])
-
-
-def command_ranges_of(env_config) -> CommandRanges | None:
-    """``EnvConfig.commands`` as ``CommandRanges``; ``None`` for a policy trained before
-    commands (its config has no such field) or with none."""
-    ranges = getattr(env_config, "commands", None)
-    if ranges is None or isinstance(ranges, CommandRanges):
-        return ranges
-    return ranges_from_dict(ranges)
 
 
 def _prior_model(env_config, path: Path, pretrained: str | None):
