@@ -206,11 +206,8 @@ def export_ppo(policy: TorchPpoPolicy, out: Path, source: str) -> dict:
     return info
 
 
-def _commands_metadata(ranges) -> dict | None:
-    """What a command-following policy was trained on, for ``OnnxPpoPolicy``
-    (``None``: trained on named gaits)."""
-    if ranges is None:
-        return None
+def _commands_metadata(ranges) -> dict:
+    """The commands the policy was trained on, for ``OnnxPpoPolicy`` (its clipping)."""
     return {"speed_mps": list(ranges.speed_mps), "yaw_radps": list(ranges.yaw_radps)}
 
 
