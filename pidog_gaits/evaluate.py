@@ -58,7 +58,10 @@ from pidog_gaits.gaits.command import (  # noqa: E402
     parse_command,
 )
 from pidog_gaits.sim.randomization import RandomizationRanges, parse_overrides  # noqa: E402
+from pidog_gaits.sim.world import ObstacleLayout  # noqa: E402
 
+EVAL_OBSTACLES = 3
+"""Boxes per evaluation episode (``--obstacles`` changes it), in the corridor ahead."""
 DEFAULT_COMMAND = (SPEED_MAX_MPS, 0.0)
 """Command of every episode without ``--command``: the full trot straight ahead, what the
 policies were evaluated on before they took commands."""
@@ -84,7 +87,7 @@ class EvalConfig:
     quality: str = "production"
     """Physics preset (final evaluation: production)."""
     obstacles: int | None = None
-    """Boxes per episode; ``None`` keeps the training setting."""
+    """Boxes per episode; ``None``: ``EVAL_OBSTACLES``."""
     overrides: list[str] = field(default_factory=list)
     """``KEY=VALUE`` domain settings (``friction``, ``servo_torque_scale``, ``latency_ms``...)."""
     seed: int = 1000
@@ -139,8 +142,10 @@ def eval_env_config(trained: EnvConfig, cfg: EvalConfig) -> EnvConfig:
             enabled=False, overrides=parse_overrides(cfg.overrides)
         ),
     }
-    if cfg.obstacles is not None:
-        changes["num_obstacles"] = cfg.obstacles
+    # The benchmark's boxes whatever the training's field: EVAL_OBSTACLES (or --obstacles)
+    # in the corridor ahead (``sim.world.ObstacleLayout``).
+    changes["num_obstacles"] = EVAL_OBSTACLES if cfg.obstacles is None else cfg.obstacles
+    changes["obstacle_lateral_m"] = ObstacleLayout().lateral_m
     if cfg.pretrained is not None:
         changes["pretrained"] = str(Path(cfg.pretrained).resolve())
     return trained.replace(**changes).validate()
@@ -326,11 +331,8 @@ def evaluate(cfg: EvalConfig, prepared=None, warn: Callable[[str], None] | None 
 def stress(cfg: EvalConfig, predict, env_cfg: EnvConfig, command: np.ndarray) -> dict:
     """``STRESS_GRID``: each cell's overrides on top of ``--set``, ``cfg.episodes`` each.
 
-    Boxes: ``--obstacles``, else as trained, else (a policy trained on the open floor)
-    ``EnvConfig``'s default count.
+    Boxes: ``--obstacles``, else ``EVAL_OBSTACLES`` (``eval_env_config``).
     """
-    if cfg.obstacles is None and env_cfg.num_obstacles == 0:
-        env_cfg = env_cfg.replace(num_obstacles=EnvConfig().num_obstacles)
     base = env_cfg.randomization.overrides
     cells = []
     with _progress(cfg, cfg.episodes * len(STRESS_GRID), "stress") as bar:
@@ -390,7 +392,9 @@ def cli(
     model: Path = typer.Option(..., help="final_model.zip (or final_model.pth)."),
     episodes: int = typer.Option(10, help="Episodes to run."),
     quality: str = typer.Option("production", help="Physics preset."),
-    obstacles: int | None = typer.Option(None, help="Boxes per episode (default: as trained)."),
+    obstacles: int | None = typer.Option(
+        None, help=f"Boxes per episode in the corridor ahead (default: {EVAL_OBSTACLES})."
+    ),
     set_: list[str] = typer.Option(
         [], "--set", help="Domain setting KEY=VALUE, repeatable (friction=0.5, latency_ms=30)."
     ),

@@ -45,7 +45,14 @@ import typer  # noqa: E402
 
 from pidog_gaits.envs import rewards  # noqa: E402
 from pidog_gaits.envs.asymmetric import CRITICS  # noqa: E402
-from pidog_gaits.envs.config import PRIORS, VISIONS, EnvConfig  # noqa: E402
+from pidog_gaits.envs.config import (  # noqa: E402
+    PRIORS,
+    TRAINING_LATERAL_M,
+    TRAINING_OBSTACLES,
+    TRAINING_OPEN_FLOOR_PROB,
+    VISIONS,
+    EnvConfig,
+)
 from pidog_gaits.sim.randomization import RandomizationRanges  # noqa: E402
 
 log = logging.getLogger("pidog_gaits.rl")
@@ -91,8 +98,13 @@ class RLConfig:
     """The policy's image width; 32x24: the simulator renders 64x48 and the robot 320x240,
     both averaged down by ``robot.camera.preprocess_frame``."""
     image_height_px: int = 24
-    obstacles: int = 3
+    obstacles: int = TRAINING_OBSTACLES
     """Random boxes per episode (0 = open floor)."""
+    open_floor_prob: float = TRAINING_OPEN_FLOOR_PROB
+    """Share of episodes with no boxes (``EnvConfig.open_floor_prob``)."""
+    obstacle_lateral_m: tuple[float, float] = TRAINING_LATERAL_M
+    """Where the boxes go across the start line (m): a field, not the evaluation's
+    corridor, so walking off at an angle avoids nothing (``EnvConfig.obstacle_lateral_m``)."""
     episode_steps: int = 500
     """Control steps per episode (50 Hz)."""
     reward_profile: str = rewards.DEFAULT_PROFILE
@@ -156,6 +168,8 @@ class RLConfig:
             image_height_px=self.image_height_px,
             quality=self.quality,
             num_obstacles=self.obstacles,
+            obstacle_lateral_m=self.obstacle_lateral_m,
+            open_floor_prob=self.open_floor_prob if self.obstacles else 0.0,
             episode_steps=self.episode_steps,
             steering=self.steering,
             prior=self.resolved_prior(),
@@ -424,7 +438,9 @@ def cli(
         envvar="REWARD_PROFILE",
         help="balanced, speed, stable, obstacle, or a YAML file of {term: weight}.",
     ),
-    obstacles: int = typer.Option(3, help="Random boxes per episode (0 = open floor)."),
+    obstacles: int = typer.Option(
+        TRAINING_OBSTACLES, help="Random boxes per episode (0 = open floor)."
+    ),
     episode_steps: int = typer.Option(500, help="Control steps per episode (50 Hz)."),
     randomize: bool = typer.Option(True, help="Domain randomization during training."),
     prior: str | None = typer.Option(

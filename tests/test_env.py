@@ -418,3 +418,24 @@ def test_some_training_episodes_are_open_floor_and_evaluation_never_is():
     evaluated = eval_env_config(mixed, EvalConfig(model="x.zip"))
     assert evaluated.open_floor_prob == 0.0
     assert all(boxes_placed(evaluated.replace(quality="fast"), s) == 3 for s in range(4))
+
+
+def test_training_scatters_boxes_over_a_field_and_evaluation_uses_the_corridor():
+    """With boxes only in the corridor ahead, walking off at an angle avoided them all and
+    PPO learned to veer off: training's boxes cover a field no heading escapes."""
+    from pidog_gaits.evaluate import EVAL_OBSTACLES, EvalConfig, eval_env_config
+    from pidog_gaits.sim.world import ObstacleLayout
+    from pidog_gaits.train_rl_vision import RLConfig
+
+    trained = RLConfig(vision="none", prior="expert").env_config()
+    assert trained.num_obstacles == 8 and trained.obstacle_lateral_m == (-1.0, 1.0)
+    assert trained.open_floor_prob == 0.25
+    env = PiDogEnv(trained.replace(quality="fast", open_floor_prob=0.0))
+    lateral = []
+    for seed in range(5):
+        env.reset(seed=seed, options={"yaw_rad": 0.0})
+        lateral += env.sim.model.geom_pos[env._obstacle_array][:, 1].tolist()
+    assert min(lateral) < -0.5 and max(lateral) > 0.5 and max(map(abs, lateral)) <= 1.0
+    evaluated = eval_env_config(trained, EvalConfig(model="x.zip"))
+    assert evaluated.num_obstacles == EVAL_OBSTACLES == 3
+    assert evaluated.obstacle_lateral_m == ObstacleLayout().lateral_m == (-0.35, 0.35)

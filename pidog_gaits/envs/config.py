@@ -20,8 +20,15 @@ from pidog_gaits.robot import specs
 from pidog_gaits.sim.camera import AppearanceRanges
 from pidog_gaits.sim.physics import get_preset
 from pidog_gaits.sim.randomization import RandomizationRanges
+from pidog_gaits.sim.world import ObstacleLayout
 
 VISIONS = ("depth", "rgb", "none")
+TRAINING_OBSTACLES = 8
+TRAINING_OPEN_FLOOR_PROB = 0.25
+TRAINING_LATERAL_M = (-1.0, 1.0)
+"""Stage 3's box field across the start line (m): 8 boxes over 2 m are about as dense as
+the evaluation's 3 in its 0.7 m corridor (``sim.world.ObstacleLayout``), so no heading is
+free of boxes."""
 PRIORS = ("imitation", "expert", "none")
 
 RESIDUAL_SCALE_RAD = (0.25,) * specs.NUM_LEG_JOINTS + (0.0,) * 4
@@ -51,10 +58,17 @@ class EnvConfig:
     """Physics preset (``production``, ``medium``, ``fast``)."""
     num_obstacles: int = 3
     """Random boxes placed ahead of the start each episode (0 = open floor)."""
-    open_floor_prob: float = 0.25
-    """Chance that a training episode has no boxes at all: the policy must learn to walk
-    straight where nothing is in its way, not only to steer (the teacher steers in over
-    half the steps among boxes). Evaluation sets it to 0 (``evaluate``)."""
+    obstacle_lateral_m: tuple[float, float] = ObstacleLayout().lateral_m
+    """Where boxes go across the start line (m, + = left): by default the evaluation's
+    corridor. Stage 3 trains on a wider field (``TRAINING_OBSTACLES`` over
+    ``TRAINING_LATERAL_M``): with boxes only in the corridor ahead, walking off at an angle
+    avoided them all, and PPO learned to veer off in every episode (0.1-0.7 m sideways per
+    metre, even on an open floor)."""
+    open_floor_prob: float = 0.0
+    """Chance that an episode has no boxes at all. Stage 3 trains with
+    ``TRAINING_OPEN_FLOOR_PROB``: the policy must learn to walk straight where nothing is
+    in its way, not only to steer (the teacher steers in over half the steps among
+    boxes). Evaluation sets it to 0 (``evaluate``)."""
     episode_steps: int = 500
     """Control steps per episode (50 Hz: 10 s) before truncation."""
     commands: CommandRanges = field(default_factory=CommandRanges)
@@ -122,6 +136,9 @@ class EnvConfig:
         get_preset(self.quality)
         if self.num_obstacles < 0:
             raise ValueError("num_obstacles must be >= 0")
+        low, high = self.obstacle_lateral_m
+        if not low <= high:
+            raise ValueError("obstacle_lateral_m needs low <= high")
         if not 0.0 <= self.open_floor_prob <= 1.0:
             raise ValueError("open_floor_prob must lie in [0, 1]")
         if self.heading_gain_per_s < 0:
@@ -145,6 +162,7 @@ class EnvConfig:
         d = dataclasses.asdict(self)
         d["residual_scale_rad"] = list(self.residual_scale_rad)
         d["scratch_scale_rad"] = list(self.scratch_scale_rad)
+        d["obstacle_lateral_m"] = list(self.obstacle_lateral_m)
         d["reward_weights"] = self.weights()
         for group in ("randomization", "appearance", "commands"):
             for key, value in d[group].items():
@@ -169,7 +187,7 @@ class EnvConfig:
         d["commands"] = CommandRanges(
             **{k: tuple(v) if isinstance(v, list) else v for k, v in cmds.items()}
         )
-        for key in ("residual_scale_rad", "scratch_scale_rad"):
+        for key in ("residual_scale_rad", "scratch_scale_rad", "obstacle_lateral_m"):
             if key in d:
                 d[key] = tuple(d[key])
         return cls(randomization=RandomizationRanges(**rnd), **d)

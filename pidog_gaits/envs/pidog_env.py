@@ -176,6 +176,7 @@ class PiDogEnv(gym.Env):
         self._controller_for = make_controller_factory(cfg.prior, cfg.pretrained)
         self._priors: dict[str, PriorSequence] = {}
         self._stand = stand_targets()
+        self._layout = world.ObstacleLayout(lateral_m=tuple(cfg.obstacle_lateral_m))
         self._settle_steps = self._steps_after(TRACKING_SETTLE_S)
         self._amplitude, self._turn = 0.0, 0.0
         self._joint_low = self.sim.joint_low
@@ -273,6 +274,7 @@ class PiDogEnv(gym.Env):
             world.place_obstacles(
                 sim.model, sim.data, sim.obstacle_geom_ids, count,
                 self.np_random, start_xy_m=(0.0, 0.0), start_yaw_rad=yaw,
+                layout=self._layout,
             )  # fmt: skip
             return
         if len(boxes) > len(sim.obstacle_geom_ids):
