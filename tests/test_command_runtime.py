@@ -288,3 +288,17 @@ def test_the_robots_prior_equals_the_envs_for_the_same_commands_and_steers():
             env.set_command((0.35, -0.05))
         env.step(action)
         schedule.advance()
+
+
+def test_the_observed_command_holds_the_users_yaw_rate_and_the_correction_apart():
+    """As ``PiDogEnv``: [speed, the user's yaw rate, the heading hold's correction]."""
+    from pidog_gaits.runtime.observation import build_observation
+
+    schedule = GaitSchedule.for_command(np.array([0.2, 0.1]), specs.CONTROL_DT_S, stand_targets())
+    for _ in range(30):  # the gyro reads no turn: the goal heading runs ahead, to the left
+        ctx = schedule.context(stand_targets(), _reading(0.0))
+        schedule.advance()
+    obs = build_observation(ctx, ["command"], {})["command"][0]
+    assert obs[0] == pytest.approx(0.2) and obs[1] == pytest.approx(0.1)
+    assert obs[2] == pytest.approx(ctx.heading_correction_radps) and obs[2] > 0.02
+    assert ctx.command[1] == pytest.approx(obs[1] + obs[2])  # the reward's yaw rate

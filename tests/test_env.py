@@ -56,7 +56,7 @@ def test_observation_groups_are_the_robots_then_the_critics():
     for key, size in ROBOT_PARTS.items():
         assert obs[key].shape == (size,)
     assert obs["privileged"].shape == (PRIVILEGED_DIM,)
-    np.testing.assert_allclose(obs["command"], GAITS["trot_forward"].command)
+    np.testing.assert_allclose(obs["command"], [*GAITS["trot_forward"].command, 0.0])
     np.testing.assert_allclose(obs["phase"], [0.0, 1.0], atol=1e-6)
     measured = PiDogEnv(fast_config(vision="none", joint_readings="measured"))
     obs_m, _ = measured.reset(seed=0)
@@ -190,7 +190,7 @@ def test_commands_are_drawn_in_range_and_change_mid_episode():
         obs, *_ = env.step(ZERO)
         seen.add(tuple(env.user_command))
         assert ranges.contains(env.user_command)
-        np.testing.assert_allclose(obs["command"], env.user_command, atol=1e-6)
+        np.testing.assert_allclose(obs["command"], [*env.user_command, 0.0], atol=1e-6)
     assert len(seen) >= 5  # a new command every 10 steps
 
 

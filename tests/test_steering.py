@@ -53,7 +53,8 @@ def _yaw_after(steer: float, seconds: float = 5.0) -> tuple[float, float]:
     action[12] = steer
     for _ in range(round(seconds / specs.CONTROL_DT_S)):
         obs, *_ = env.step(action)
-    return env.sim.yaw_change_rad(), float(obs["command"][1])
+    assert obs["command"][1] == 0.0  # the user's yaw rate; the correction comes apart
+    return env.sim.yaw_change_rad(), float(obs["command"][2])
 
 
 @pytest.mark.parametrize("steer", [1.0, -1.0])
@@ -77,7 +78,7 @@ def test_without_steering_the_action_has_12_values():
         obs, *_ = env.step(np.full(12, 0.3))  # a residual that veers the trot
     yaw = env.sim.yaw_change_rad()
     assert abs(yaw) > 0.01
-    assert obs["command"][1] == pytest.approx(-yaw, abs=1e-6)  # heading hold still on
+    assert obs["command"][2] == pytest.approx(-yaw, abs=1e-6)  # heading hold still on
 
 
 @pytest.mark.parametrize("prior_arch", [None, "simple_lstm"])

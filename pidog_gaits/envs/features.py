@@ -58,7 +58,7 @@ def part_scaling() -> dict[str, tuple[list[float], list[float]]]:
         "sonar": ([1.0], [1.0]),  # -1 (no echo) maps to -2, apart from any real range
         "joints": (stand + [0.0] * 12, [0.5] * 12 + [5.0] * 12),
         "targets": (stand * history, [0.5] * 12 * history),
-        "command": ([0.0, 0.0], [0.3, 0.3]),
+        "command": ([0.0, 0.0, 0.0], [0.3, 0.3, 0.3]),
         "phase": ([0.0, 0.0], [1.0, 1.0]),
         "privileged": (
             sum((v[0] for v in privileged.values()), []),

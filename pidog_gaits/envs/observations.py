@@ -39,7 +39,7 @@ ROBOT_PARTS: dict[str, int] = {
     "imu": IMU_DIM,  # accel xyz (m/s^2), gyro xyz (rad/s), roll, pitch (rad, estimated)
     "sonar": 1,  # ultrasonic range (m), 0.02..4.0, or -1 for no echo
     "targets": TARGET_HISTORY * specs.NUM_JOINTS,  # commanded targets (rad), newest first
-    "command": 2,  # desired forward speed (m/s), yaw rate (rad/s, + = left)
+    "command": 3,  # speed (m/s), yaw rate (rad/s, + = left), heading-hold correction (rad/s)
     "phase": 2,  # sin, cos of the gait phase
 }
 """The policy group's non-image parts, in their flat order (``joints`` not included)."""
@@ -97,7 +97,8 @@ PART_UNITS: dict[str, str] = {
     "sonar": "ultrasonic range (m), -1 for no echo",
     "targets": f"the last {TARGET_HISTORY} commanded joint-target vectors (rad), newest first",
     "joints": "measured joint positions (rad) and velocities (rad/s): feedback servos only",
-    "command": "forward speed (m/s) and yaw rate (rad/s) asked for",
+    "command": "forward speed (m/s) and yaw rate (rad/s) asked for, and the heading hold's "
+    "correction (rad/s) towards the goal heading",
     "phase": "sin and cos of the gait phase",
 }
 """What each policy input is, for model READMEs and SUMMARY.txt."""

@@ -81,7 +81,7 @@ PART_BOUNDS: dict[str, tuple[np.ndarray, np.ndarray]] = {
         np.tile(specs.JOINT_RANGE_RAD[:, 0], obs_mod.TARGET_HISTORY),
         np.tile(specs.JOINT_RANGE_RAD[:, 1], obs_mod.TARGET_HISTORY),
     ),
-    "command": (np.array([-2.0, -2.0]), np.array([2.0, 2.0])),
+    "command": (np.array([-2.0, -2.0, -2.0]), np.array([2.0, 2.0, 2.0])),
     "phase": (np.array([-1.0, -1.0]), np.array([1.0, 1.0])),
     "privileged": (
         np.full(obs_mod.PRIVILEGED_DIM, -1000.0),
@@ -319,14 +319,18 @@ class PiDogEnv(gym.Env):
             error = wrap_angle(self.goal_yaw_rad - heading)
             correction = heading_correction(error, cfg.heading_gain_per_s)
         self.command[0] = user[0]
-        self.command[1] = user[1] + correction
+        self.command[1] = user[1] + correction  # the yaw rate the reward tracks
+        # Observed apart: the prior already plays the user's yaw rate, the correction is
+        # mostly the policy's to make. Summed into one number, a policy that learned to
+        # trim the prior's turns also "trimmed" the correction, and veered off for good.
+        self._command_obs = np.array([user[0], user[1], correction], dtype=np.float32)
         self._amplitude, self._turn = self.follower.step(float(user[0]), float(user[1]), correction)
 
     def _observe(self) -> dict[str, np.ndarray]:
         k = min(self._step, len(self.prior) - 1)
         cfg = self.config
         obs = obs_mod.read_parts(
-            self.sensors, self._history, self.command.copy(), self.prior.phases[k],
+            self.sensors, self._history, self._command_obs.copy(), self.prior.phases[k],
             cfg.joint_readings,
         )  # fmt: skip
         for key, low, high in self._clip_bounds:

@@ -52,7 +52,8 @@ class StepContext:
     phase: float
     """Gait phase in [0, 1) over one cycle."""
     command: np.ndarray
-    """``[forward speed (m/s), yaw rate (rad/s)]`` the gait stands for."""
+    """``[forward speed (m/s), yaw rate (rad/s)]`` the gait stands for, the heading hold's
+    correction included in the yaw rate."""
     blend_weight: float
     """0 -> hold ``blend_from``, 1 -> the policy's own targets (ramp into a gait)."""
     blend_from: np.ndarray
@@ -63,6 +64,8 @@ class StepContext:
     """``(TARGET_HISTORY, 12)`` commanded targets (rad), newest first: the ``targets``
     observation (``envs.observations``); ``None``: ``last_targets`` repeated."""
     reading: Reading | None = None
+    heading_correction_radps: float = 0.0
+    """The heading hold's part of ``command[1]`` (the policy observes it apart)."""
     step: int = 0
     """Control steps since the gait started."""
 
@@ -276,6 +279,7 @@ class GaitSchedule:
             gait_input=gait_input,
             phase=self.phase,
             command=command,
+            heading_correction_radps=correction,
             blend_weight=weight,
             blend_from=self.blend_from,
             last_targets=last_targets,

@@ -54,7 +54,14 @@ def build_observation(
         "sonar": lambda: np.array([r.sonar_m], dtype=np.float32),
         "joints": lambda: np.concatenate([r.joint_pos_rad, r.joint_vel_radps]).astype(np.float32),
         "targets": lambda: np.asarray(history, dtype=np.float32).ravel(),
-        "command": lambda: np.asarray(ctx.command, dtype=np.float32),
+        "command": lambda: np.array(
+            [
+                ctx.command[0],
+                ctx.command[1] - ctx.heading_correction_radps,
+                ctx.heading_correction_radps,
+            ],
+            dtype=np.float32,
+        ),
         "phase": lambda: phase_features(ctx.phase),
     }
     out: dict[str, np.ndarray] = {}
