@@ -59,8 +59,9 @@ def recorded_steps(task: EpisodeTask) -> np.ndarray:
 
 
 def command_of(gait: GaitSpec) -> np.ndarray:
-    """The velocity command the observation carries: the named gait's (see module doc)."""
-    return gait.command.astype(np.float32)
+    """The command the observation carries: the named gait's speed and yaw rate (see the
+    module doc), and no heading-hold correction (``envs.observations``)."""
+    return np.array([*gait.command, 0.0], dtype=np.float32)  # no heading-hold correction
 
 
 _SIM_CACHE: dict[str, object] = {}

@@ -45,7 +45,7 @@ def test_file_has_the_design_fields_and_shapes(small_data):
     assert n > 100
     assert a["inputs"].shape == (n, 4) and a["inputs"].dtype == np.float32
     assert a["targets"].shape == (n, 12) and a["targets"].dtype == np.float32
-    assert a["observations"].shape == (n, PROPRIO_DIM) == (n, 49)  # 8+1+36+2+2
+    assert a["observations"].shape == (n, PROPRIO_DIM) == (n, 50)  # 8+1+36+3+2
     for key in ("episode", "time_s", "gait", "step"):
         assert a[key].shape == (n,)
     meta = json.loads(str(a["meta"]))
@@ -92,7 +92,8 @@ def test_observations_are_the_rl_vector(small_data):
     np.testing.assert_allclose(obs[:, _slice("phase")][:, 0], np.sin(phase), atol=1e-5)
     np.testing.assert_allclose(obs[:, _slice("phase")][:, 1], np.cos(phase), atol=1e-5)
     commands = np.array([g["command"] for g in meta["gaits"]])[a["gait"]]
-    np.testing.assert_allclose(obs[:, _slice("command")], commands, atol=1e-6)
+    np.testing.assert_allclose(obs[:, _slice("command")][:, :2], commands, atol=1e-6)
+    assert not obs[:, _slice("command")][:, 2].any()  # no heading-hold correction
     # Within a burst, the newest commanded target is the previous sample's (ramp is over).
     same = (np.diff(a["episode"]) == 0) & (np.diff(a["step"]) == 1)
     np.testing.assert_allclose(

@@ -32,7 +32,7 @@ def write_gait_data(path, episodes=4, steps=60, burst=20, seed=0):
             episode += 1
     a = {k: np.concatenate(v) for k, v in rows.items()}
     a["targets"] = expert_targets(a["inputs"]).astype(np.float32)
-    a["observations"] = np.zeros((a["inputs"].shape[0], 49), dtype=np.float32)
+    a["observations"] = np.zeros((a["inputs"].shape[0], 50), dtype=np.float32)
     a["time_s"] = a["step"] * CONTROL_DT_S
     a["meta"] = np.array(json.dumps({"gaits": list(GAITS)}))
     np.savez(path, **a)
