@@ -54,6 +54,7 @@ from pidog_gaits.gaits.command import (  # noqa: E402
     SPEED_MAX_MPS,
     STILL_MPS,
     STILL_RADPS,
+    CommandClipper,
     CommandRanges,
     parse_command,
 )
@@ -176,17 +177,12 @@ def resolve_command(
 ) -> tuple[np.ndarray, str | None]:
     """``(command that runs, warning or None)``: ``asked`` (or ``DEFAULT_COMMAND``) clipped
     into the ranges the policy was trained on; the warning says what was clipped."""
-    given = np.asarray(DEFAULT_COMMAND if asked is None else asked, dtype=float).reshape(2)
-    command = ranges.clip(given)
-    if np.allclose(command, given):
-        return given, None
+    notes: list[str] = []
     what = "--command" if asked is not None else "the default command"
-    return command, (
-        f"{what} {given[0]:g},{given[1]:g} lies outside what the policy was trained on "
-        f"(speed {ranges.speed_mps[0]:g}..{ranges.speed_mps[1]:g} m/s, yaw rate "
-        f"{ranges.yaw_radps[0]:g}..{ranges.yaw_radps[1]:g} rad/s); clipped to "
-        f"{command[0]:g},{command[1]:g}"
+    command = CommandClipper(ranges, what, notes.append)(
+        DEFAULT_COMMAND if asked is None else asked
     )
+    return command, (notes[0] if notes else None)
 
 
 def _progress(cfg: EvalConfig, total: int, desc: str):

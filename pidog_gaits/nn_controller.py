@@ -229,7 +229,7 @@ def _command_plan(
             f"{format_command(clipped)}"
         )
         return GAITS["trot_forward"], clipped
-    clip = CommandClipper(ranges or CommandRanges(), "--command", _warn)
+    clip = CommandClipper(ranges or CommandRanges(), "--command", lambda m: _warn(f"warning: {m}"))
     return GAITS["trot_forward"], clip(wanted)
 
 

@@ -50,8 +50,8 @@ def _import_ros():
     return rclpy, Twist, JointState, Imu, Range
 
 
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+def _warn_stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 def quaternion_from_roll_pitch(roll_rad: float, pitch_rad: float) -> tuple[float, ...]:
@@ -100,7 +100,9 @@ class Ros2Backend:
         self._cmd_time_s = -math.inf
         self._last = inner.joint_pos_rad()
         self.command_ranges = command_ranges
-        self._clip = CommandClipper(command_ranges or CommandRanges(), "cmd_vel", warn or _stderr)
+        self._clip = CommandClipper(
+            command_ranges or CommandRanges(), "cmd_vel", warn or _warn_stderr
+        )
         self.messages_in = 0
         self.messages_out = 0
 

@@ -107,8 +107,6 @@ class PriorSequence:
 
     def steered(self, k: int, steer: float) -> np.ndarray:
         """Targets (12, rad) at step ``k`` for ``steer`` in [-1, 1] (``gaits.steering``)."""
-        if self.knots is None:
-            return self.targets[k]
         return self.at_turn(k, steering_mod.steered_turn(self.gait.turn, steer))
 
     def at_turn(self, k: int, turn: float) -> np.ndarray:

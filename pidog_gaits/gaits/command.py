@@ -200,13 +200,8 @@ class CommandFollower:
     def __init__(self, dt_s: float) -> None:
         self.dt_s = dt_s
         self.amplitude = 0.0
-        self.turn = 0.0
         self._goal_for: tuple[float, float] | None = None
         self._goal = 0.0
-
-    def reset(self, amplitude: float = 0.0) -> None:
-        self.amplitude = float(amplitude)
-        self.turn = 0.0
 
     @staticmethod
     def is_still(command) -> bool:
@@ -231,8 +226,7 @@ class CommandFollower:
             yaw = yaw_radps + min(cap, max(-cap, correction_radps))
         limit = self.dt_s / SLEW_S
         self.amplitude += min(limit, max(-limit, goal - self.amplitude))
-        self.turn = turn_for_yaw(yaw, max(self.amplitude, AMPLITUDE_KNOTS[2]))
-        return self.amplitude, self.turn
+        return self.amplitude, turn_for_yaw(yaw, max(self.amplitude, AMPLITUDE_KNOTS[2]))
 
 
 def format_command(command) -> str:
@@ -251,7 +245,8 @@ class CommandClipper:
 
     :param ranges: the policy's command ranges.
     :param source: what the command came from, for the warning (``--command``, ``cmd_vel``).
-    :param warn: called once with the one-line warning.
+    :param warn: called once with the one-line warning (without a ``warning:`` prefix:
+        the caller's printer adds its own).
     """
 
     def __init__(self, ranges: CommandRanges, source: str, warn) -> None:
@@ -267,7 +262,7 @@ class CommandClipper:
             self.warned = True
             r = self.ranges
             self.warn(
-                f"warning: {self.source} {format_command(given)} is outside the policy's "
+                f"{self.source} {format_command(given)} is outside the policy's "
                 f"command ranges (speed {r.speed_mps[0]:g}..{r.speed_mps[1]:g} m/s, yaw rate "
                 f"{r.yaw_radps[0]:g}..{r.yaw_radps[1]:g} rad/s): clipped to "
                 f"{format_command(clipped)}"

@@ -88,7 +88,7 @@ class DeployPolicy(Protocol):
     command_ranges: CommandRanges | None
     """A command-following policy's trained command ranges (``EnvConfig.commands``):
     it runs on a velocity command (``GaitSchedule.for_command``), clipped into these.
-    ``None``: the policy was trained on named gaits (imitation, expert, older PPO)."""
+    ``None``: a model that plays named gaits (imitation, expert)."""
 
     def reset(self) -> None:
         """Clear any recurrent state (start of a run or a gait change)."""
@@ -223,10 +223,6 @@ class GaitSchedule:
         schedule.follower = CommandFollower(dt_s)
         schedule.set_command(command)
         return schedule
-
-    @property
-    def follows_command(self) -> bool:
-        return self.follower is not None
 
     def set_command(self, command) -> None:
         """Command mode: follow ``command`` from the next step on. The phase, the start
