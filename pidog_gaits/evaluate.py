@@ -164,11 +164,8 @@ def prepare(cfg: EvalConfig):
         raise ValueError("--video records one evaluation; drop it or --stress")
     predict, trained = load_any(Path(cfg.model))
     env_cfg = eval_env_config(trained, cfg)
-    if cfg.reflex:
-        from pidog_gaits.envs.warm_start import can_warm_start
-
-        if not can_warm_start(env_cfg):
-            raise ValueError("--reflex needs a steering policy with a camera and boxes")
+    if cfg.reflex and not env_cfg.steering:
+        raise ValueError("--reflex needs a steering policy (the teacher sets its steer)")
     return predict, env_cfg
 
 

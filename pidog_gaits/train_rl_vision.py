@@ -240,6 +240,8 @@ def validate(cfg: RLConfig) -> EnvConfig:
         raise ValueError("--envs must be >= 1")
     if cfg.warm_start_steps < 0:
         raise ValueError("--warm-start-steps must be >= 0")
+    if cfg.warm_start_epochs < 1:
+        raise ValueError("--warm-start-epochs must be >= 1")
     if cfg.dagger_rounds < 0:
         raise ValueError("--dagger-rounds must be >= 0")
     from pidog_gaits.envs.vec import VEC_KINDS
@@ -460,6 +462,7 @@ def cli(
     warm_start_steps: int = typer.Option(
         20_000, help="Teacher (privileged reflex) demonstrations cloned into the actor first."
     ),
+    warm_start_epochs: int = typer.Option(10, help="Epochs of the teacher clone."),
     dagger_rounds: int = typer.Option(
         0, help="DAgger rounds after the clone: the student drives, the teacher labels."
     ),
@@ -511,6 +514,7 @@ def cli(
         steering=steering,
         steer_log_std_init=steer_log_std_init,
         warm_start_steps=warm_start_steps,
+        warm_start_epochs=warm_start_epochs,
         dagger_rounds=dagger_rounds,
         use_sde=use_sde,
         sde_sample_freq=sde_sample_freq,

@@ -9,7 +9,12 @@ from _deploy_models import one_torch_thread, ppo_policy
 from pidog_gaits.envs.config import EnvConfig
 from pidog_gaits.envs.features import DepthScan
 from pidog_gaits.envs.pidog_env import PiDogEnv
-from pidog_gaits.envs.reflex import avoidance_steer, reflex_action_from_depth, scan_nearness
+from pidog_gaits.envs.reflex import (
+    avoidance_steer,
+    reflex_action_from_depth,
+    scan_nearness,
+    teacher_steer,
+)
 from pidog_gaits.envs.warm_start import clone_into_policy, record_demonstrations
 from pidog_gaits.robot import specs
 from pidog_gaits.sim.randomization import RandomizationRanges
@@ -58,6 +63,23 @@ def test_reflex_action_is_zero_residuals_plus_steer():
     assert not action[: specs.NUM_JOINTS].any() and action[specs.NUM_JOINTS] < 0
 
 
+def test_teacher_turns_back_to_the_heading_where_no_box_is_near():
+    # Off course to the right (correction left, +): steer left, harder the further off.
+    assert 0.0 < teacher_steer(0.0, 0.05) < teacher_steer(0.0, 0.2) <= 1.0
+    assert teacher_steer(0.0, -0.05) == -teacher_steer(0.0, 0.05)
+    # A saturated avoidance wins; a partial one leaves part of the turn back.
+    assert teacher_steer(-1.0, 0.5) == -1.0
+    assert teacher_steer(-0.5, 0.5) > -0.5
+    # The env's teacher reads the observed correction: an open floor, off course.
+    env = PiDogEnv(_config(num_obstacles=0))
+    env.reset(seed=0, options={"yaw_rad": 0.0, "command": (0.3, 0.0)})
+    env.goal_yaw_rad = 0.3  # the goal lies to the left
+    env._update_command()
+    action = env.teacher_action()
+    env.close()
+    assert action[specs.NUM_JOINTS] > 0.5
+
+
 def test_cloning_puts_the_reflex_into_the_actor():
     config = _config(num_obstacles=3, episode_steps=120)
     with one_torch_thread():
@@ -98,8 +120,9 @@ def test_dagger_lets_the_student_drive_and_the_teacher_label():
     assert student.calls == 300
     # The student turned the robot left, so the heading hold asks to turn back right ...
     assert obs["command"][-1, 2] < -0.05
-    # ... and the teacher's labels are its own (open floor: go straight), not the student's.
-    assert np.all(labels[:, specs.NUM_JOINTS] == 0.0)
+    # ... and the teacher's labels are its own (turn back right), never the student's left.
+    steer = labels[:, specs.NUM_JOINTS]
+    assert np.all(steer <= 0.0) and steer[-1] == -1.0
 
 
 def test_dagger_rounds_aggregate_and_refit():

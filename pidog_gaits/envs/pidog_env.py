@@ -362,11 +362,13 @@ class PiDogEnv(gym.Env):
 
     def teacher_action(self) -> np.ndarray:
         """The scripted teacher's action now: the obstacle reflex (``envs.reflex``) on a
-        depth image from the head camera's pose. Privileged (PiDog has no depth camera):
+        depth image from the head camera's pose, and the heading hold on the observed
+        correction where the reflex leaves room. Privileged (PiDog has no depth camera):
         it labels the demonstrations the actor is cloned from (``envs.warm_start``), so
         the actor learns to act on what it sees (teacher-student distillation)."""
         depth = self.sensors.depth_observation(*TEACHER_DEPTH_PX)
-        return reflex.reflex_action_from_depth(depth, self.config.action_dim())
+        correction = float(self._command_obs[2])
+        return reflex.reflex_action_from_depth(depth, self.config.action_dim(), correction)
 
     def boxes_body_frame(self) -> np.ndarray:
         """``(PRIVILEGED_BOXES, 3)``: the nearest placed boxes' centres ahead and to the
