@@ -134,11 +134,11 @@ class RLConfig:
     steer_log_std_init: float = -1.0
     """Initial log std of ``steer``'s noise: exp(-1) = 0.37, wider than the residuals',
     since a steer the robot turns with is smoothed by the slow yaw (0.16 rad/s at 1)."""
-    warm_start_steps: int = 20_000
+    warm_start_steps: int = 40_000
     """Teacher demonstrations (the privileged depth reflex, ``envs.warm_start``) cloned
     into the actor before PPO when it steers, has a camera and boxes (0: off). Not
     counted in ``timesteps``."""
-    warm_start_epochs: int = 10
+    warm_start_epochs: int = 15
     dagger_rounds: int = 0
     """DAgger rounds after the clone (``envs.warm_start``): the student drives, the teacher
     labels, the data are aggregated and the actor refitted (0: clone only)."""
@@ -460,9 +460,9 @@ def cli(
     steering: bool = typer.Option(True, help="A 13th action that steers the prior gait."),
     steer_log_std_init: float = typer.Option(-1.0, help="Initial log std of the steer noise."),
     warm_start_steps: int = typer.Option(
-        20_000, help="Teacher (privileged reflex) demonstrations cloned into the actor first."
+        40_000, help="Teacher (privileged reflex) demonstrations cloned into the actor first."
     ),
-    warm_start_epochs: int = typer.Option(10, help="Epochs of the teacher clone."),
+    warm_start_epochs: int = typer.Option(15, help="Epochs of the teacher clone."),
     dagger_rounds: int = typer.Option(
         0, help="DAgger rounds after the clone: the student drives, the teacher labels."
     ),

@@ -83,12 +83,13 @@ def test_teacher_turns_back_to_the_heading_where_no_box_is_near():
 def test_cloning_puts_the_reflex_into_the_actor():
     config = _config(num_obstacles=3, episode_steps=120)
     with one_torch_thread():
-        observations, actions = record_demonstrations(config, steps=1200, envs=2, seed=1)
+        observations, actions, scans = record_demonstrations(config, steps=1200, envs=2, seed=1)
+        assert scans.shape == (1200, 8) and scans.max() > 0.3  # the boxes were seen
         assert observations["image"].shape == (1200, 2, 24, 32)
         steer = actions[:, specs.NUM_JOINTS]
         assert (np.abs(steer) > 0.05).mean() > 0.1  # the boxes made it steer
         policy = ppo_policy(config, action_gain=1.0)
-        history = clone_into_policy(policy, observations, actions, epochs=30, seed=0)
+        history = clone_into_policy(policy, observations, actions, epochs=30, seed=0, scans=scans)
         assert history[-1] < 0.3 * history[0]
         for lateral, sign in ((0.25, -1.0), (-0.25, 1.0)):
             obs = _obs_with_box(lateral)
@@ -116,7 +117,7 @@ def test_dagger_lets_the_student_drive_and_the_teacher_label():
     config = _config(num_obstacles=0, episode_steps=400)
     student = _SteerLeft()
     with one_torch_thread():
-        obs, labels = record_demonstrations(config, steps=300, envs=1, seed=1, student=student)
+        obs, labels, _ = record_demonstrations(config, steps=300, envs=1, seed=1, student=student)
     assert student.calls == 300
     # The student turned the robot left, so the heading hold asks to turn back right ...
     assert obs["command"][-1, 2] < -0.05

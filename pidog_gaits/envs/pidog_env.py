@@ -366,9 +366,14 @@ class PiDogEnv(gym.Env):
         correction where the reflex leaves room. Privileged (PiDog has no depth camera):
         it labels the demonstrations the actor is cloned from (``envs.warm_start``), so
         the actor learns to act on what it sees (teacher-student distillation)."""
+        return self.teacher_view()[0]
+
+    def teacher_view(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(teacher_action(), the depth scan it acted on)``: the scan's sectors (nearness
+        of the closest box, left to right) label what the student's camera should see."""
         depth = self.sensors.depth_observation(*TEACHER_DEPTH_PX)
         correction = float(self._command_obs[2])
-        return reflex.reflex_action_from_depth(depth, self.config.action_dim(), correction)
+        return reflex.teacher_from_depth(depth, self.config.action_dim(), correction)
 
     def boxes_body_frame(self) -> np.ndarray:
         """``(PRIVILEGED_BOXES, 3)``: the nearest placed boxes' centres ahead and to the

@@ -30,11 +30,12 @@ from pidog_gaits.neural_network import torch_load_error
 from pidog_gaits.robot import specs
 
 ARCH = "pidog_ppo_multiinput"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """2: the actor sees the policy group only (commanded targets, no measured joints) and a
 separate critic sees ``privileged`` too (``envs.asymmetric``). 3: the policy follows
 velocity commands (``EnvConfig.commands``; the prior is the trot at the amplitude and turn
-of ``gaits.command.CommandFollower``)."""
+of ``gaits.command.CommandFollower``). 4: the camera CNN's layers
+(``envs.features.CNN_LAYERS``) keep a finer grid."""
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
 

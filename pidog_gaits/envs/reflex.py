@@ -47,9 +47,13 @@ def scan_nearness(obstacle_depth_u8: np.ndarray, sectors: int = 8) -> np.ndarray
 
 def avoidance_steer(obstacle_depth_u8: np.ndarray) -> float:
     """Steer in [-1, 1] (+ = left) from the floor-removed depth channel."""
-    s = scan_nearness(obstacle_depth_u8, len(SECTOR_WEIGHTS))
-    near = s > 1.0 - REACT_RANGE_M / specs.DEPTH_MAX_M
-    return float(np.clip(GAIN * float(SECTOR_WEIGHTS @ (s * near)), -1.0, 1.0))
+    return steer_from_scan(scan_nearness(obstacle_depth_u8, len(SECTOR_WEIGHTS)))
+
+
+def steer_from_scan(scan: np.ndarray) -> float:
+    """Steer in [-1, 1] (+ = left) from the sectors' nearness (``scan_nearness``)."""
+    near = scan > 1.0 - REACT_RANGE_M / specs.DEPTH_MAX_M
+    return float(np.clip(GAIN * float(SECTOR_WEIGHTS @ (scan * near)), -1.0, 1.0))
 
 
 def teacher_steer(avoid: float, correction_radps: float) -> float:
@@ -70,8 +74,16 @@ def reflex_action_from_depth(
 ) -> np.ndarray:
     """The full action (12 zero residuals, then the teacher's steer) for a
     ``Sensors.depth_observation`` image ``(2, H, W)`` and the heading-hold correction."""
+    return teacher_from_depth(depth_obs_u8, action_dim, correction_radps)[0]
+
+
+def teacher_from_depth(
+    depth_obs_u8: np.ndarray, action_dim: int, correction_radps: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(action, scan)``: ``reflex_action_from_depth``'s action and the sectors' nearness
+    it acted on (what the student's camera network learns to see, ``envs.warm_start``)."""
+    scan = scan_nearness(depth_obs_u8[1], len(SECTOR_WEIGHTS))
     action = np.zeros(action_dim, dtype=np.float32)
     if action_dim > specs.NUM_JOINTS:
-        avoid = avoidance_steer(depth_obs_u8[1])
-        action[specs.NUM_JOINTS] = teacher_steer(avoid, correction_radps)
-    return action
+        action[specs.NUM_JOINTS] = teacher_steer(steer_from_scan(scan), correction_radps)
+    return action, scan.astype(np.float32)

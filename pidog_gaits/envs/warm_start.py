@@ -46,8 +46,9 @@ def record_demonstrations(
     steer_noise: float = 0.3,
     vec_kind: str = "dummy",
     student=None,
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """``steps`` observations (all envs together) and the teacher's action for each.
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """``steps`` observations (all envs together), the teacher's action for each, and the
+    depth scan it acted on (``PiDogEnv.teacher_view``).
 
     ``vec_kind``: how the envs step (the training's own kind: the same episodes for any).
     ``student``: an SB3 policy whose deterministic action is executed (DAgger); without
@@ -57,13 +58,16 @@ def record_demonstrations(
     rng = np.random.default_rng(seed)
     observations: dict[str, list[np.ndarray]] = {}
     labels: list[np.ndarray] = []
+    scans: list[np.ndarray] = []
     try:
         obs = venv.reset()
         for _ in range(max(steps // envs, 1)):
-            target = np.stack(venv.env_method("teacher_action"))
+            views = venv.env_method("teacher_view")
+            target = np.stack([action for action, _ in views])
             for key, value in obs.items():
                 observations.setdefault(key, []).append(value.copy())
             labels.append(target)
+            scans.append(np.stack([scan for _, scan in views]))
             if student is not None:
                 executed, _ = student.predict(obs, deterministic=True)
             else:
@@ -72,7 +76,67 @@ def record_demonstrations(
             obs, _, _, _ = venv.step(np.clip(executed, -1.0, 1.0))
     finally:
         venv.close()
-    return {k: np.concatenate(v) for k, v in observations.items()}, np.concatenate(labels)
+    stacked = {k: np.concatenate(v) for k, v in observations.items()}
+    return stacked, np.concatenate(labels), np.concatenate(scans)
+
+
+class _SeeHead:
+    """The auxiliary task of the clone: the actor's camera features -> the teacher's scan.
+
+    A linear layer on the actor CNN's output (captured by a forward hook, so the CNN runs
+    once per batch), trained with the actor and then dropped: the deployed actor is
+    unchanged in shape. Without it the student did not learn to see boxes: cloned on 20k
+    steps, its steer agreed with the teacher's on its training episodes (correlation 0.93)
+    but not on held-out ones (0.50), and with the camera alone not at all (0.00): the
+    network memorized the episodes, and copied the teacher's last steer from its commanded
+    targets and gyro (the copycat problem of behaviour cloning from history).
+    """
+
+    def __init__(self, policy, sectors: int, seed: int) -> None:
+        cnn = getattr(policy.pi_features_extractor, "cnn", None)
+        self.features: torch.Tensor | None = None
+        self.layer: torch.nn.Linear | None = None
+        self._hook = None
+        if cnn is None:
+            return
+        width = policy.pi_features_extractor.cnn[-2].out_features
+        torch.manual_seed(seed)
+        self.layer = torch.nn.Linear(width, sectors).to(policy.device)
+        self._hook = cnn.register_forward_hook(self._keep)
+
+    def _keep(self, module, inputs, output) -> None:
+        self.features = output
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return list(self.layer.parameters()) if self.layer is not None else []
+
+    def loss(self, scans: torch.Tensor) -> torch.Tensor:
+        """Summed squared error over the sectors, batch mean (0 without a camera)."""
+        if self.layer is None or self.features is None:
+            return torch.zeros(())
+        return ((self.layer(self.features) - scans) ** 2).sum(dim=1).mean()
+
+    def close(self) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+
+
+def augment_colours(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A colour camera's ``(B, 3, H, W)`` uint8 batch with each sample's channels shuffled
+    and scaled by 0.7-1.3: rooms in colours the demonstrations never had, so the camera
+    network keys on shapes, not on one episode's palette (held-out steer correlation of the
+    clone 0.62 -> 0.68, 20k steps). Any other image passes unchanged."""
+    if image.ndim != 4 or image.shape[1] != 3:
+        return image
+    b, c, h, w = image.shape
+    order = torch.argsort(torch.rand(b, c, generator=generator), dim=1).to(image.device)
+    shuffled = torch.gather(image.float(), 1, order[:, :, None, None].expand(-1, -1, h, w))
+    gain = (0.7 + 0.6 * torch.rand(b, c, 1, 1, generator=generator)).to(image.device)
+    return (shuffled * gain).clamp(0.0, 255.0).to(torch.uint8)
+
+
+SCAN_WEIGHT = 1.0
+"""Weight of the auxiliary scan loss (``_SeeHead``) against the action loss."""
 
 
 def clone_into_policy(
@@ -83,36 +147,49 @@ def clone_into_policy(
     batch_size: int = 256,
     learning_rate: float = 1e-3,
     seed: int = 0,
+    scans: np.ndarray | None = None,
+    scan_weight: float = SCAN_WEIGHT,
 ) -> list[float]:
-    """Fit the actor's mean action to ``actions``; returns the mean loss of each epoch."""
+    """Fit the actor's mean action to ``actions``, and with ``scans`` its camera features
+    to the teacher's depth scan (``_SeeHead``); returns the mean loss of each epoch."""
     device = policy.device
     generator = torch.Generator().manual_seed(seed)
+    see = _SeeHead(policy, scans.shape[1], seed) if scans is not None else None
     params = policy.actor_parameters()  # ``envs.asymmetric``: the critic stays as it is
-    optimizer = torch.optim.Adam(params, lr=learning_rate)
+    optimizer = torch.optim.Adam(params + (see.parameters() if see else []), lr=learning_rate)
     n = len(actions)
     target_all = torch.as_tensor(actions, dtype=torch.float32)
+    scan_all = torch.as_tensor(scans, dtype=torch.float32) if scans is not None else None
     history = []
     policy.set_training_mode(True)
-    for _ in range(epochs):
-        order = torch.randperm(n, generator=generator)
-        total = 0.0
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            obs = {
-                k: torch.as_tensor(v[idx.numpy()]).to(device)
-                for k, v in observations.items()
-                if k != "privileged"  # the student learns from what the robot has
-            }
-            mean = policy.get_distribution(obs).distribution.mean
-            # Summed over the action (not averaged): the steer, the one non-zero label,
-            # would otherwise weigh 1/13 of the loss.
-            loss = ((mean - target_all[idx].to(device)) ** 2).sum(dim=1).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(idx)
-        history.append(total / n)
-    policy.set_training_mode(False)
+    try:
+        for _ in range(epochs):
+            order = torch.randperm(n, generator=generator)
+            total = 0.0
+            for start in range(0, n, batch_size):
+                idx = order[start : start + batch_size]
+                obs = {
+                    k: torch.as_tensor(v[idx.numpy()]).to(device)
+                    for k, v in observations.items()
+                    if k != "privileged"  # the student learns from what the robot has
+                }
+                if "image" in obs:
+                    obs["image"] = augment_colours(obs["image"], generator)
+                mean = policy.get_distribution(obs).distribution.mean
+                # Summed over the action (not averaged): the steer, the one non-zero
+                # label, would otherwise weigh 1/13 of the loss.
+                loss = ((mean - target_all[idx].to(device)) ** 2).sum(dim=1).mean()
+                if see is not None:
+                    loss = loss + scan_weight * see.loss(scan_all[idx].to(device))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total += float(loss.detach()) * len(idx)
+            history.append(total / n)
+    finally:
+        if see is not None:
+            see.close()
+        policy.set_training_mode(False)
     return history
 
 
@@ -131,21 +208,27 @@ def warm_start_steering(
     ``dagger_rounds`` rounds of ``dagger_steps`` (default ``steps // 2``) student-driven,
     teacher-labelled steps, each refitting on all the data so far; figures."""
     t0 = time.perf_counter()
-    observations, actions = record_demonstrations(env_config, steps, envs, seed, vec_kind=vec_kind)
+    observations, actions, scans = record_demonstrations(
+        env_config, steps, envs, seed, vec_kind=vec_kind
+    )
     t1 = time.perf_counter()
-    history = clone_into_policy(policy, observations, actions, epochs=epochs, seed=seed)
+    history = clone_into_policy(
+        policy, observations, actions, epochs=epochs, seed=seed, scans=scans
+    )
     t2 = time.perf_counter()
     dagger_losses = []
     for r in range(dagger_rounds):
-        more_obs, more_actions = record_demonstrations(
+        more_obs, more_actions, more_scans = record_demonstrations(
             env_config, dagger_steps or max(steps // 2, 1), envs, seed + 1 + r,
             vec_kind=vec_kind, student=policy,
         )  # fmt: skip
         observations = {k: np.concatenate([v, more_obs[k]]) for k, v in observations.items()}
         actions = np.concatenate([actions, more_actions])
+        scans = np.concatenate([scans, more_scans])
         rounds = clone_into_policy(
-            policy, observations, actions, epochs=max(epochs // 2, 1), seed=seed + 1 + r
-        )
+            policy, observations, actions, epochs=max(epochs // 2, 1), seed=seed + 1 + r,
+            scans=scans,
+        )  # fmt: skip
         dagger_losses.append(rounds[-1])
     t3 = time.perf_counter()
     steer = actions[:, specs.NUM_JOINTS]
