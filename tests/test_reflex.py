@@ -136,3 +136,42 @@ def test_dagger_rounds_aggregate_and_refit():
                                       dagger_rounds=2)  # fmt: skip
     assert figures["dagger_rounds"] == 2 and len(figures["dagger_loss_last"]) == 2
     assert figures["demonstration_steps"] == 400 + 2 * 200  # every round's labels kept
+
+
+def test_colour_shuffle_keeps_shapes_and_passes_depth():
+    from pidog_gaits.envs.warm_start import augment_colours
+
+    g = torch.Generator().manual_seed(0)
+    image = torch.zeros(64, 3, 4, 4, dtype=torch.uint8)
+    image[:, 0] = 200  # a red room
+    out = augment_colours(image, g)
+    assert out.shape == image.shape and out.dtype == torch.uint8
+    lit = (out > 0).sum(dim=(2, 3))  # which channel holds the colour now
+    assert (lit.count_nonzero(dim=1) == 1).all()  # one channel, all 16 pixels
+    assert len(set(lit.argmax(dim=1).tolist())) == 3  # moved to every channel
+    values = out.amax(dim=(1, 2, 3)).float()
+    assert values.min() >= 140 and values.max() <= 255 and values.std() > 10  # scaled
+    depth = torch.randint(0, 256, (8, 2, 4, 4), dtype=torch.uint8)
+    assert torch.equal(augment_colours(depth, g), depth)
+
+
+def test_scan_head_trains_the_camera_and_leaves_no_trace():
+    from pidog_gaits.envs.warm_start import clone_into_policy
+
+    config = EnvConfig(vision="rgb", image_width_px=32, image_height_px=24, quality="fast",
+                       prior="expert", randomization=NOMINAL, num_obstacles=3,
+                       episode_steps=120)  # fmt: skip
+    with one_torch_thread():
+        observations, actions, scans = record_demonstrations(config, steps=600, envs=2, seed=3)
+        zero = np.zeros_like(actions)  # action labels the same in both fits
+        plain = clone_into_policy(ppo_policy(config, action_gain=1.0), observations, zero,
+                                  epochs=15, seed=0)  # fmt: skip
+        policy = ppo_policy(config, action_gain=1.0)
+        keys = set(policy.state_dict())
+        cnn = policy.pi_features_extractor.cnn
+        seeing = clone_into_policy(policy, observations, zero, epochs=15, seed=0, scans=scans)
+    scan_loss = np.array(seeing) - np.array(plain)  # what the scan head adds to the loss
+    assert scan_loss[0] > 0.05  # the boxes' scan is far from a fresh head's guess ...
+    assert scan_loss[-1] < 0.5 * scan_loss[0]  # ... and the camera network learnt it
+    assert set(policy.state_dict()) == keys  # the head is not part of the actor
+    assert not cnn._forward_hooks  # nor is its hook
