@@ -149,9 +149,12 @@ def clone_into_policy(
     seed: int = 0,
     scans: np.ndarray | None = None,
     scan_weight: float = SCAN_WEIGHT,
+    shuffle_colours: bool = True,
 ) -> list[float]:
     """Fit the actor's mean action to ``actions``, and with ``scans`` its camera features
-    to the teacher's depth scan (``_SeeHead``); returns the mean loss of each epoch."""
+    to the teacher's depth scan (``_SeeHead``), on colour-shuffled images
+    (``augment_colours``, unless ``shuffle_colours`` is off); returns the mean loss of
+    each epoch."""
     device = policy.device
     generator = torch.Generator().manual_seed(seed)
     see = _SeeHead(policy, scans.shape[1], seed) if scans is not None else None
@@ -173,7 +176,7 @@ def clone_into_policy(
                     for k, v in observations.items()
                     if k != "privileged"  # the student learns from what the robot has
                 }
-                if "image" in obs:
+                if shuffle_colours and "image" in obs:
                     obs["image"] = augment_colours(obs["image"], generator)
                 mean = policy.get_distribution(obs).distribution.mean
                 # Summed over the action (not averaged): the steer, the one non-zero
