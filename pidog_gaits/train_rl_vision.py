@@ -17,6 +17,7 @@ writes into DIR:
     final_model.zip       SB3's own format (env config inside: ``model.pidog_env_config``)
     final_model.pth       policy weights, DESIGN.md contract (``envs/policy_file.py``)
     final_vecnormalize.pkl  reward-normalization statistics (for --resume)
+    warm_start_model.zip  the actor cloned from the teacher, before PPO (with a warm start)
     checkpoints/          rl_model_<steps>_steps.zip + its vecnormalize .pkl
     tensorboard/PPO_1/    curves, reward terms' episode sums under reward_terms/
     rl_config.json        every setting that ran (the profile and its weights included)
@@ -368,6 +369,8 @@ def train(cfg: RLConfig) -> dict:
                 epochs=cfg.warm_start_epochs, vec_kind=vec_kind, dagger_rounds=cfg.dagger_rounds,
             )  # fmt: skip
     model.pidog_env_config = env_cfg.as_dict()  # saved inside every zip (SB3 keeps attributes)
+    if "warm_start" in record:  # the student before PPO: what PPO adds is measurable
+        model.save(out / "warm_start_model.zip")
     (out / "rl_config.json").write_text(json.dumps(record, indent=2) + "\n")
 
     remaining = cfg.timesteps - done_steps

@@ -20,6 +20,7 @@ TINY = [
     "--timesteps", "512", "--episode-steps", "100", "--envs", "2", "--n-steps", "128",
     "--batch-size", "128", "--n-epochs", "1", "--quality", "fast", "--vision", "depth",
     "--device", "cpu", "--vec-env", "dummy", "--checkpoint-every", "256", "--no-progress-bar",
+    "--warm-start-steps", "600", "--warm-start-epochs", "2",
 ]  # fmt: skip
 
 
@@ -46,7 +47,8 @@ def trained(tmp_path_factory):
 def test_training_writes_every_artifact(trained):
     out, _ = trained
     for name in ("final_model.zip", "final_model.pth", "final_vecnormalize.pkl",
-                 "rl_config.json", "rl_training.log", "reward_curve.png"):  # fmt: skip
+                 "warm_start_model.zip", "rl_config.json", "rl_training.log",
+                 "reward_curve.png"):  # fmt: skip
         assert (out / name).is_file(), name
     assert (out / "checkpoints" / "rl_model_256_steps.zip").is_file()
     assert (out / "checkpoints" / "rl_model_vecnormalize_256_steps.pkl").is_file()
