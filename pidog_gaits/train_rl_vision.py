@@ -140,6 +140,9 @@ class RLConfig:
     into the actor before PPO when it steers, has a camera and boxes (0: off). Not
     counted in ``timesteps``."""
     warm_start_epochs: int = 15
+    critic_warmup_steps: int = 40_000
+    """After a warm start, PPO's first steps train the critic only
+    (``training_log.CriticWarmup``); counted in ``timesteps``."""
     dagger_rounds: int = 0
     """DAgger rounds after the clone (``envs.warm_start``): the student drives, the teacher
     labels, the data are aggregated and the actor refitted (0: clone only)."""
@@ -243,6 +246,8 @@ def validate(cfg: RLConfig) -> EnvConfig:
         raise ValueError("--warm-start-steps must be >= 0")
     if cfg.warm_start_epochs < 1:
         raise ValueError("--warm-start-epochs must be >= 1")
+    if cfg.critic_warmup_steps < 0:
+        raise ValueError("--critic-warmup-steps must be >= 0")
     if cfg.dagger_rounds < 0:
         raise ValueError("--dagger-rounds must be >= 0")
     from pidog_gaits.envs.vec import VEC_KINDS
@@ -287,6 +292,7 @@ def train(cfg: RLConfig) -> dict:
     from pidog_gaits.envs.asymmetric import PiDogActorCriticPolicy
     from pidog_gaits.envs.policy_file import save_policy
     from pidog_gaits.envs.training_log import (
+        CriticWarmup,
         TrainingLogCallback,
         UpdateThreads,
         plot_reward_curve,
@@ -382,11 +388,14 @@ def train(cfg: RLConfig) -> dict:
     progress = cfg.progress_bar if cfg.progress_bar is not None else sys.stderr.isatty()
     training_log = TrainingLogCallback(log, cfg.timesteps)
     thread_switch = UpdateThreads(cfg.threads, cfg.update_threads or cfg.threads)
+    callbacks = [checkpoints, training_log, thread_switch]
+    if "warm_start" in record and cfg.critic_warmup_steps > 0:
+        callbacks.append(CriticWarmup(cfg.critic_warmup_steps, log))
     t0 = time.perf_counter()
     if remaining > 0:
         model.learn(
             total_timesteps=remaining,
-            callback=CallbackList([checkpoints, training_log, thread_switch]),
+            callback=CallbackList(callbacks),
             tb_log_name="PPO",
             reset_num_timesteps=not cfg.resume,
             progress_bar=progress,
@@ -466,6 +475,9 @@ def cli(
         40_000, help="Teacher (privileged reflex) demonstrations cloned into the actor first."
     ),
     warm_start_epochs: int = typer.Option(15, help="Epochs of the teacher clone."),
+    critic_warmup_steps: int = typer.Option(
+        40_000, help="After a warm start, PPO's first steps train the critic only."
+    ),
     dagger_rounds: int = typer.Option(
         0, help="DAgger rounds after the clone: the student drives, the teacher labels."
     ),
@@ -518,6 +530,7 @@ def cli(
         steer_log_std_init=steer_log_std_init,
         warm_start_steps=warm_start_steps,
         warm_start_epochs=warm_start_epochs,
+        critic_warmup_steps=critic_warmup_steps,
         dagger_rounds=dagger_rounds,
         use_sde=use_sde,
         sde_sample_freq=sde_sample_freq,

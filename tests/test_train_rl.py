@@ -155,3 +155,18 @@ def test_pretrained_model_becomes_the_prior(tmp_path):
     with pytest.raises(ValueError, match="conflicts"):
         rl.validate(rl.RLConfig(output=str(tmp_path), pretrained=str(path), prior="none"))
     assert EnvConfig.from_dict(env_cfg.as_dict()).pretrained == str(path.resolve())
+
+
+def test_after_the_warm_start_ppo_first_trains_the_critic_only(trained):
+    from stable_baselines3 import PPO
+
+    out, _ = trained  # 512 steps, inside the default 40k-step critic warm-up
+    before = PPO.load(out / "warm_start_model.zip", device="cpu").policy
+    after = PPO.load(out / "final_model.zip", device="cpu").policy
+    actor = [n for n, _ in before.named_parameters() if "vf_" not in n and "value" not in n]
+    critic = [n for n, _ in before.named_parameters() if "value_net" in n]
+    assert actor and critic
+    old, new = dict(before.named_parameters()), dict(after.named_parameters())
+    assert all(torch.equal(old[n], new[n]) for n in actor)
+    assert any(not torch.equal(old[n], new[n]) for n in critic)
+    assert all(p.requires_grad for p in after.parameters())  # nothing left frozen
