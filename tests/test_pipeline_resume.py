@@ -43,6 +43,13 @@ def alive(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
+def _ctrl_c_reaches_it() -> None:
+    """In the child before exec: SIGINT back to its default. A test suite started in the
+    background of a non-interactive shell (``./run_tests.sh &``) ignores SIGINT, children
+    inherit that, and the pipeline would never see the Ctrl-C this test sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wait_for(predicate, timeout_s: float, what: str, proc: subprocess.Popen) -> None:
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
@@ -88,6 +95,7 @@ def test_interrupt_kill_and_resume():
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=_ctrl_c_reaches_it,
     )
     roots = lambda: list(experiments.glob("resume_me_*"))  # noqa: E731
     wait_for(lambda: roots(), LIMIT_S, "the experiment directory", proc)
@@ -110,6 +118,7 @@ def test_interrupt_kill_and_resume():
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=_ctrl_c_reaches_it,
     )
     first = root / "rl_model/checkpoints/rl_model_vecnormalize_1024_steps.pkl"
     wait_for(first.is_file, LIMIT_S, "the first stage 3 checkpoint", proc)
