@@ -57,9 +57,9 @@ class PipelineConfig:
     """Stage 3: PPO environment steps in all (50 Hz control steps)."""
     rl_parallel_envs: int = 4
     rl_checkpoint_every: int = 25_000
+    """Stage 3: steps between checkpoints (the most a crash loses; ``--resume`` starts there)."""
     rl_warm_start_steps: int = 40_000
     """Stage 3: teacher demonstrations cloned into the actor before PPO (0: none)."""
-    """Stage 3: steps between checkpoints (the most a crash loses; ``--resume`` starts there)."""
     vision: str = "rgb"
     """Head camera in the actor's observation: ``rgb`` (PiDog's colour camera), ``depth``
     (simulator only) or ``none``."""

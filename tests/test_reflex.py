@@ -11,8 +11,8 @@ from pidog_gaits.envs.features import DepthScan
 from pidog_gaits.envs.pidog_env import PiDogEnv
 from pidog_gaits.envs.reflex import (
     avoidance_steer,
-    reflex_action_from_depth,
     scan_nearness,
+    teacher_from_depth,
     teacher_steer,
 )
 from pidog_gaits.envs.warm_start import clone_into_policy, record_demonstrations
@@ -58,7 +58,7 @@ def test_reflex_turns_away_from_the_box_and_ignores_the_floor():
 
 def test_reflex_action_is_zero_residuals_plus_steer():
     obs = _obs_with_box(0.25)
-    action = reflex_action_from_depth(obs["image"], specs.NUM_JOINTS + 1)
+    action, _ = teacher_from_depth(obs["image"], specs.NUM_JOINTS + 1)
     assert action.shape == (specs.NUM_JOINTS + 1,)
     assert not action[: specs.NUM_JOINTS].any() and action[specs.NUM_JOINTS] < 0
 
@@ -156,8 +156,6 @@ def test_colour_shuffle_keeps_shapes_and_passes_depth():
 
 
 def test_scan_head_trains_the_camera_and_leaves_no_trace():
-    from pidog_gaits.envs.warm_start import clone_into_policy
-
     config = EnvConfig(vision="rgb", image_width_px=32, image_height_px=24, quality="fast",
                        prior="expert", randomization=NOMINAL, num_obstacles=3,
                        episode_steps=120)  # fmt: skip

@@ -163,10 +163,38 @@ def test_after_the_warm_start_ppo_first_trains_the_critic_only(trained):
     out, _ = trained  # 512 steps, inside the default 40k-step critic warm-up
     before = PPO.load(out / "warm_start_model.zip", device="cpu").policy
     after = PPO.load(out / "final_model.zip", device="cpu").policy
-    actor = [n for n, _ in before.named_parameters() if "vf_" not in n and "value" not in n]
+    in_actor = {id(p) for p in before.actor_parameters()}
+    actor = [n for n, p in before.named_parameters() if id(p) in in_actor]
     critic = [n for n, _ in before.named_parameters() if "value_net" in n]
     assert actor and critic
     old, new = dict(before.named_parameters()), dict(after.named_parameters())
     assert all(torch.equal(old[n], new[n]) for n in actor)
     assert any(not torch.equal(old[n], new[n]) for n in critic)
-    assert all(p.requires_grad for p in after.parameters())  # nothing left frozen
+
+
+def test_critic_warmup_freezes_the_actor_then_lets_it_train():
+    from types import SimpleNamespace
+
+    from pidog_gaits.envs.training_log import CriticWarmup
+
+    actor = [torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(3))]
+    model = SimpleNamespace(num_timesteps=0, policy=SimpleNamespace(actor_parameters=lambda: actor))
+    warmup = CriticWarmup(steps=100)
+    warmup.model = model
+    warmup.on_training_start({}, {})
+    assert not any(p.requires_grad for p in actor)
+    model.num_timesteps = 64
+    warmup.on_step()  # SB3 calls it after each env step; it reads the model's count
+    warmup.on_rollout_end()
+    assert not any(p.requires_grad for p in actor)  # still inside the warm-up
+    model.num_timesteps = 128
+    warmup.on_step()
+    warmup.on_rollout_end()
+    assert all(p.requires_grad for p in actor)  # the update after step 100 trains it
+    # A run shorter than the warm-up leaves nothing frozen when it ends.
+    short = CriticWarmup(steps=10_000)
+    short.model = model
+    short.on_training_start({}, {})
+    assert not any(p.requires_grad for p in actor)
+    short.on_training_end()
+    assert all(p.requires_grad for p in actor)

@@ -78,6 +78,14 @@ def conv_out_size(size: int, kernel: int, stride: int) -> int:
     return (size - kernel) // stride + 1
 
 
+def cnn_min_size_px() -> int:
+    """Smallest image side ``CNN_LAYERS`` leave at least one cell of."""
+    size = 1
+    for kernel, stride in reversed(CNN_LAYERS):
+        size = (size - 1) * stride + kernel
+    return size
+
+
 class DepthScan(nn.Module):
     """Nearness of the closest box in each of ``sectors`` vertical slices of the view.
 
@@ -157,7 +165,10 @@ class PiDogFeatures(BaseFeaturesExtractor):
                 layers += [nn.Conv2d(in_c, out_c, k, stride=s), nn.ReLU()]
                 h, w, in_c = conv_out_size(h, k, s), conv_out_size(w, k, s), out_c
             if min(h, w) < 1:
-                raise ValueError(f"camera image {size} too small for the CNN (at least 15x15)")
+                least = cnn_min_size_px()
+                raise ValueError(
+                    f"camera image {size} too small for the CNN (at least {least}x{least})"
+                )
             flat = in_c * h * w
             self.cnn = nn.Sequential(
                 *layers, nn.Flatten(), nn.Linear(flat, image_features), nn.ReLU()

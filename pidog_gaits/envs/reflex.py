@@ -69,19 +69,13 @@ def teacher_steer(avoid: float, correction_radps: float) -> float:
     return float(min(1.0, max(-1.0, avoid + (1.0 - abs(avoid)) * hold)))
 
 
-def reflex_action_from_depth(
-    depth_obs_u8: np.ndarray, action_dim: int, correction_radps: float = 0.0
-) -> np.ndarray:
-    """The full action (12 zero residuals, then the teacher's steer) for a
-    ``Sensors.depth_observation`` image ``(2, H, W)`` and the heading-hold correction."""
-    return teacher_from_depth(depth_obs_u8, action_dim, correction_radps)[0]
-
-
 def teacher_from_depth(
     depth_obs_u8: np.ndarray, action_dim: int, correction_radps: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(action, scan)``: ``reflex_action_from_depth``'s action and the sectors' nearness
-    it acted on (what the student's camera network learns to see, ``envs.warm_start``)."""
+    """``(action, scan)`` for a ``Sensors.depth_observation`` image ``(2, H, W)`` and the
+    heading-hold correction: the full action (12 zero residuals, then the teacher's steer)
+    and the sectors' nearness it acted on (what the student's camera network learns to
+    see, ``envs.warm_start``)."""
     scan = scan_nearness(depth_obs_u8[1], len(SECTOR_WEIGHTS))
     action = np.zeros(action_dim, dtype=np.float32)
     if action_dim > specs.NUM_JOINTS:

@@ -99,7 +99,7 @@ class _SeeHead:
         self._hook = None
         if cnn is None:
             return
-        width = policy.pi_features_extractor.cnn[-2].out_features
+        width = cnn[-2].out_features  # the CNN's dense layer (a ReLU follows)
         torch.manual_seed(seed)
         self.layer = torch.nn.Linear(width, sectors).to(policy.device)
         self._hook = cnn.register_forward_hook(self._keep)
