@@ -305,6 +305,26 @@ def test_appearance_is_seeded_and_changes_the_picture():
         assert abs(draw.camera_pitch_offset_rad) <= math.radians(3.0)
 
 
+def test_pixel_noise_has_its_sigma_and_changes_every_frame():
+    """The noise pool gives each frame a fresh pattern with the appearance's sigma."""
+    sim, sensors = _scene_with_boxes()
+    cam = RayCamera(sim.model, sensors._cam_id, 64, 48, sim.floor_geom_id, sim.obstacle_geom_ids)
+    cam.set_appearance(CameraAppearance(pixel_noise_sigma=0.0, brightness_gain=0.7))
+    clean = cam.render(sim.data).astype(float)
+    cam.set_appearance(CameraAppearance(pixel_noise_sigma=5.0, brightness_gain=0.7))
+    rng = np.random.default_rng(0)
+    noise = [cam.render(sim.data, rng).astype(float) - clean for _ in range(3)]
+    unclipped = (clean > 20) & (clean < 235)
+    for frame in noise:
+        assert abs(frame[unclipped].std() - 5.0) < 0.5
+        assert abs(frame[unclipped].mean()) < 0.3
+    assert np.corrcoef(noise[0][unclipped], noise[1][unclipped])[0, 1] < 0.1
+    twin = RayCamera(sim.model, sensors._cam_id, 64, 48, sim.floor_geom_id, sim.obstacle_geom_ids)
+    twin.set_appearance(CameraAppearance(pixel_noise_sigma=5.0, brightness_gain=0.7))
+    seeded = twin.render(sim.data, np.random.default_rng(0)) - clean
+    assert np.array_equal(seeded, noise[0])
+
+
 def test_pitch_offset_tilts_the_view_down():
     sim, sensors = _scene_with_boxes()
     cam = RayCamera(sim.model, sensors._cam_id, 64, 48, sim.floor_geom_id, sim.obstacle_geom_ids)

@@ -38,11 +38,10 @@ from pidog_gaits.robot import specs
 NATIVE_SCALE = 2
 """The ray camera renders at this multiple of the policy's size (64x48 for 32x24), and
 ``preprocess_frame`` averages 2x2 blocks: each policy pixel is the mean of 4 rays."""
+NOISE_POOL_SIZE = 1 << 18
+"""Standard normals a camera draws once and takes each frame's pixel noise from (1 MiB)."""
 WALL_RGB = (0.78, 0.80, 0.84)
 """Colour of a ray that hits nothing (the room's far walls): the sky gradient's mid tone."""
-_PLANE = int(mujoco.mjtGeom.mjGEOM_PLANE)
-_BOX = int(mujoco.mjtGeom.mjGEOM_BOX)
-_SPHERE = int(mujoco.mjtGeom.mjGEOM_SPHERE)
 
 
 # ---------------------------------------------------------------------- appearance
@@ -198,6 +197,9 @@ class RayCamera:
         """Geom hit by each pixel's ray in the last render (-1: none), row-major."""
         self.dist_m = np.zeros(n)
         """Distance along each ray (m) in the last render; -1 where nothing was hit."""
+        self.normal = np.zeros((n, 3))
+        """World surface normal at each ray's hit in the last render (undefined at misses)."""
+        self._noise_pool: np.ndarray | None = None
         self.max_dist_m = float(model.vis.map.zfar * model.stat.extent)
         """Rays end where ``mujoco.Renderer``'s far clipping plane is."""
         self._base_rgb = np.array([_material_rgb(model, g) for g in range(model.ngeom)])
@@ -207,6 +209,10 @@ class RayCamera:
         self._exposure = 1.0
         self._noise = 0.0
         self._lights = [i for i in range(model.nlight) if self._directional(i)]
+        self._light_diffuse = model.light_diffuse[self._lights, 0].astype(float)
+        self._ambient = float(model.vis.headlight.ambient[0])
+        self._headlight_diffuse = float(model.vis.headlight.diffuse[0])
+        self._colour_table = np.vstack([self._base_rgb, WALL_RGB])
         self.set_appearance(CameraAppearance())
 
     def _directional(self, light: int) -> bool:
@@ -226,6 +232,7 @@ class RayCamera:
                 rgb[gid] = colours[k % len(colours)]
         self._geom_rgb = rgb
         self._wall = np.asarray(appearance.wall_rgb, dtype=float)
+        self._colour_table = np.vstack([rgb, self._wall])
         self._brightness = appearance.brightness_gain
         self._exposure = appearance.exposure_gain
         self._noise = appearance.pixel_noise_sigma
@@ -236,45 +243,19 @@ class RayCamera:
             self._dirs_cam = self._base_dirs @ rot.T
             self._pitch_rad = appearance.camera_pitch_offset_rad
 
-    def cast(self, data: mujoco.MjData) -> np.ndarray:
-        """Cast every pixel's ray; fills ``geom_id`` and ``dist_m``; returns world directions."""
+    def cast(self, data: mujoco.MjData, normals: bool = False) -> np.ndarray:
+        """Cast every pixel's ray; fills ``geom_id`` and ``dist_m`` (and ``normal`` when
+        ``normals``: MuJoCo's own surface normals of the hit faces); returns the rays'
+        world directions ``(H*W, 3)``."""
         m, cam = self.model, self.camera_id
         rot = data.cam_xmat[cam].reshape(3, 3)
         dirs = self._dirs_cam @ rot.T
         mujoco.mj_multiRay(
             m, data, data.cam_xpos[cam], dirs.ravel(), self._geomgroup, 1, -1,
-            self.geom_id, self.dist_m, None, len(dirs), self.max_dist_m,
+            self.geom_id, self.dist_m, self.normal.ravel() if normals else None, len(dirs),
+            self.max_dist_m,
         )  # fmt: skip
         return dirs
-
-    def _normals(self, data: mujoco.MjData, dirs: np.ndarray, hit: np.ndarray) -> np.ndarray:
-        """World normals of the hit faces (``(n_hit, 3)``), one geom at a time: a plane's
-        z axis; a box's face axis (the largest of the hit point's box-frame coordinates
-        over the half sizes); a sphere's radius; other shapes face the ray."""
-        m = self.model
-        geoms = self.geom_id[hit]
-        rays = dirs[hit]
-        normals = -rays
-        origin = data.cam_xpos[self.camera_id]
-        for g in np.unique(geoms):
-            kind = int(m.geom_type[g])
-            rows = geoms == g
-            rot = data.geom_xmat[g].reshape(3, 3)
-            if kind == _PLANE:
-                normals[rows] = rot[:, 2]
-                continue
-            if kind not in (_BOX, _SPHERE):
-                continue
-            points = origin + rays[rows] * self.dist_m[hit][rows, None]
-            rel = points - data.geom_xpos[g]
-            if kind == _SPHERE:
-                normals[rows] = rel / np.linalg.norm(rel, axis=1, keepdims=True)
-                continue
-            local = rel @ rot  # R^T (p - c), row-wise
-            axis = (np.abs(local) / m.geom_size[g]).argmax(axis=1)
-            sign = np.sign(local[np.arange(len(axis)), axis])
-            normals[rows] = rot.T[axis] * sign[:, None]
-        return normals
 
     def render(
         self, data: mujoco.MjData, rng: np.random.Generator | None = None, noise_scale=1.0
@@ -282,32 +263,46 @@ class RayCamera:
         """A colour frame ``(height_px, width_px, 3)`` uint8, RGB, row 0 at the top.
 
         Shading follows MuJoCo's lights: the headlight's ambient, plus each directional
-        light's and the headlight's diffuse term ``max(0, n . l)``, times the appearance's
-        brightness; then exposure, noise (``pixel_noise_sigma x noise_scale``, from ``rng``;
-        none without one), clipping.
+        light's and the headlight's diffuse term ``max(0, n . l)`` (``n``: the normal
+        ``mj_multiRay`` returns), times the appearance's brightness; then exposure, noise
+        (``pixel_noise_sigma x noise_scale``, from ``rng``; none without one), clipping.
+        Everything is whole-image array work (no per-geom loop, no masked copies): a ray
+        that hits nothing indexes the colour table's last row, the wall, and gets light 1.
         """
-        m = self.model
-        dirs = self.cast(data)
-        hit = self.geom_id >= 0
-        image = np.empty((len(dirs), 3))
-        image[~hit] = self._wall
-        if hit.any():
-            normals = self._normals(data, dirs, hit)
-            light = np.full(normals.shape[0], float(m.vis.headlight.ambient[0]))
-            light += float(m.vis.headlight.diffuse[0]) * np.clip(
-                -(normals * dirs[hit]).sum(axis=1), 0.0, None
-            )
-            for i in self._lights:
-                to_light = -data.light_xdir[i]
-                light += float(m.light_diffuse[i, 0]) * np.clip(normals @ to_light, 0.0, None)
-            light *= self._brightness
-            image[hit] = self._geom_rgb[self.geom_id[hit]] * np.minimum(light, 1.0)[:, None]
-        image *= 255.0 * self._exposure
+        dirs = self.cast(data, normals=True)
+        n = self.normal
+        light = np.clip(np.einsum("ij,ij->i", n, dirs), None, 0.0)
+        light *= -self._headlight_diffuse
+        light += self._ambient
+        if self._lights:
+            to_lights = -data.light_xdir[self._lights]  # (n_lights, 3)
+            light += np.clip(n @ to_lights.T, 0.0, None) @ self._light_diffuse
+        light *= self._brightness
+        np.minimum(light, 1.0, out=light)
+        light[self.geom_id < 0] = 1.0
+        image = self._colour_table[self.geom_id]  # row -1: the wall
+        image *= light[:, None]
         sigma = self._noise * noise_scale
         if rng is not None and sigma > 0.0:
-            image += rng.normal(0.0, sigma, image.shape)
+            image += self._noise_field(rng) * (sigma / (255.0 * self._exposure))
+        image *= 255.0 * self._exposure
         np.clip(image, 0.0, 255.0, out=image)
         return np.rint(image).astype(np.uint8).reshape(self.height_px, self.width_px, 3)
+
+    def _noise_field(self, rng: np.random.Generator) -> np.ndarray:
+        """One frame's standard normal pixel noise ``(H*W, 3)``: a window at a random
+        offset into a pool of ``NOISE_POOL_SIZE`` normals drawn once from ``rng``.
+
+        Drawing 9,216 fresh normals a frame was a quarter of the 64x48 frame's cost; a
+        window of a 2^18 pool costs one random integer. Successive frames' windows start
+        at independent offsets, so no two frames share a noise pattern in place.
+        """
+        n = self.normal.size
+        if self._noise_pool is None or self._noise_pool.size < n + 1:
+            size = max(NOISE_POOL_SIZE, 2 * n)
+            self._noise_pool = rng.standard_normal(size, dtype=np.float32)
+        start = int(rng.integers(0, self._noise_pool.size - n))
+        return self._noise_pool[start : start + n].reshape(-1, 3)
 
     def observation(
         self, data: mujoco.MjData, width_px: int, height_px: int, rng=None, noise_scale=1.0
