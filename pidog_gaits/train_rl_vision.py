@@ -143,9 +143,14 @@ class RLConfig:
     critic_warmup_steps: int = 40_000
     """After a warm start, PPO's first steps train the critic only
     (``training_log.CriticWarmup``); counted in ``timesteps``."""
-    dagger_rounds: int = 0
+    dagger_rounds: int = 2
     """DAgger rounds after the clone (``envs.warm_start``): the student drives, the teacher
-    labels, the data are aggregated and the actor refitted (0: clone only)."""
+    labels, the data are aggregated and the actor refitted (0: clone only). Seed 0, 3
+    boxes, 20 episodes: the clone hit 8 boxes, after 2 rounds 4 (the students before PPO)."""
+    teacher_anchor_epochs: int = 2
+    """After a warm start, the teacher keeps labelling PPO's rollouts and after each update
+    the actor's steer is fitted towards its labels for this many passes
+    (``warm_start.TeacherAnchor``: online DAgger on the steer; 0: off)."""
     use_sde: bool = False
     """Generalized state-dependent exploration: noise held for ``sde_sample_freq`` steps."""
     sde_sample_freq: int = 8
@@ -248,6 +253,8 @@ def validate(cfg: RLConfig) -> EnvConfig:
         raise ValueError("--warm-start-epochs must be >= 1")
     if cfg.critic_warmup_steps < 0:
         raise ValueError("--critic-warmup-steps must be >= 0")
+    if cfg.teacher_anchor_epochs < 0:
+        raise ValueError("--teacher-anchor-epochs must be >= 0")
     if cfg.dagger_rounds < 0:
         raise ValueError("--dagger-rounds must be >= 0")
     from pidog_gaits.envs.vec import VEC_KINDS
@@ -298,7 +305,7 @@ def train(cfg: RLConfig) -> dict:
         plot_reward_curve,
     )
     from pidog_gaits.envs.vec import make_vec_env, pick_vec_env
-    from pidog_gaits.envs.warm_start import can_warm_start, warm_start_steering
+    from pidog_gaits.envs.warm_start import TeacherAnchor, can_warm_start, warm_start_steering
     from pidog_gaits.gaits.steering import STEER_INDEX
 
     env_cfg = validate(cfg)
@@ -391,6 +398,9 @@ def train(cfg: RLConfig) -> dict:
     callbacks = [checkpoints, training_log, thread_switch]
     if "warm_start" in record and cfg.critic_warmup_steps > 0:
         callbacks.append(CriticWarmup(cfg.critic_warmup_steps, log))
+    if "warm_start" in record and cfg.teacher_anchor_epochs > 0:
+        callbacks.append(TeacherAnchor(STEER_INDEX, epochs=cfg.teacher_anchor_epochs,
+                                       seed=cfg.seed + 104729, log=log))  # fmt: skip
     t0 = time.perf_counter()
     if remaining > 0:
         model.learn(
@@ -479,7 +489,12 @@ def cli(
         40_000, help="After a warm start, PPO's first steps train the critic only."
     ),
     dagger_rounds: int = typer.Option(
-        0, help="DAgger rounds after the clone: the student drives, the teacher labels."
+        2, help="DAgger rounds after the clone: the student drives, the teacher labels."
+    ),
+    teacher_anchor_epochs: int = typer.Option(
+        2,
+        help="After a warm start: passes of the teacher's labels on each PPO rollout "
+        "fitted into the actor's steer after each update (0: off).",
     ),
     use_sde: bool = typer.Option(False, help="State-dependent exploration (gSDE)."),
     sde_sample_freq: int = typer.Option(8, help="Steps between gSDE noise draws."),
@@ -532,6 +547,7 @@ def cli(
         warm_start_epochs=warm_start_epochs,
         critic_warmup_steps=critic_warmup_steps,
         dagger_rounds=dagger_rounds,
+        teacher_anchor_epochs=teacher_anchor_epochs,
         use_sde=use_sde,
         sde_sample_freq=sde_sample_freq,
         target_kl=target_kl,

@@ -198,3 +198,62 @@ def test_critic_warmup_freezes_the_actor_then_lets_it_train():
     assert not any(p.requires_grad for p in actor)
     short.on_training_end()
     assert all(p.requires_grad for p in actor)
+
+
+def _anchor_ppo(config: EnvConfig):
+    """A PPO whose own updates change nothing (learning rate 0): only the anchor moves it."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from pidog_gaits.envs.asymmetric import PiDogActorCriticPolicy
+
+    venv = DummyVecEnv([lambda: PiDogEnv(config) for _ in range(2)])
+    venv.seed(5)
+    return PPO(PiDogActorCriticPolicy, venv, n_steps=64, batch_size=64, n_epochs=1,
+               learning_rate=0.0, device="cpu", seed=5, verbose=0)  # fmt: skip
+
+
+def test_teacher_anchor_pulls_the_steer_to_the_teachers_labels():
+    from pidog_gaits.envs.warm_start import TeacherAnchor
+    from pidog_gaits.gaits.steering import STEER_INDEX
+    from pidog_gaits.sim.randomization import RandomizationRanges
+
+    config = EnvConfig(vision="depth", image_width_px=32, image_height_px=24, quality="fast",
+                       prior="expert", randomization=RandomizationRanges(enabled=False),
+                       num_obstacles=3, episode_steps=100)  # fmt: skip
+
+    def steer_mse(policy, data) -> float:
+        obs = {k: torch.as_tensor(v) for k, v in data[0].items() if k != "privileged"}
+        with torch.no_grad():
+            mean = policy.get_distribution(obs).distribution.mean[:, STEER_INDEX]
+        return float(((mean - torch.as_tensor(data[1], dtype=torch.float32)) ** 2).mean())
+
+    class Watched(TeacherAnchor):
+        """Measures each fit's steer error on its own batch, before and after."""
+
+        errors: list[tuple[float, float]] = []
+
+        def _on_rollout_start(self) -> None:
+            if not self._labels:
+                return super()._on_rollout_start()
+            batch = ({k: np.concatenate(v) for k, v in self._obs.items()},
+                     np.concatenate(self._labels))  # fmt: skip
+            before = steer_mse(self.model.policy, batch)
+            super()._on_rollout_start()
+            self.errors.append((before, steer_mse(self.model.policy, batch)))
+
+    model = _anchor_ppo(config)
+    anchor = Watched(STEER_INDEX, every=1, epochs=40, learning_rate=3e-3, seed=0)
+    model.learn(5 * 128, callback=anchor)  # fits after the 1st to 4th updates
+    assert anchor.fits == 4 and len(anchor.errors) == 4
+    before, after = np.mean(anchor.errors, axis=0)
+    print(f"steer MSE to the teacher on the states it labelled: {before:.3f} -> {after:.3f}")
+    assert after < 0.5 * before  # each fit pulls the policy's steer to the labels
+
+    # While the actor is frozen (the critic warm-up) the anchor neither labels nor fits.
+    frozen = _anchor_ppo(config)
+    for p in frozen.policy.actor_parameters():
+        p.requires_grad_(False)
+    still = TeacherAnchor(STEER_INDEX, every=1, epochs=10, learning_rate=3e-3, seed=0)
+    frozen.learn(3 * 128, callback=still)
+    assert still.fits == 0
