@@ -11,7 +11,9 @@ expert (``--prior expert``) or from scratch (``--prior none``). The actor sees o
 PiDog has (``envs/observations.py``: colour camera, IMU, ultrasonic, its own commanded
 targets); the critic also sees the simulator's truth (``--critic privileged``,
 ``envs/asymmetric.py``), and before PPO the actor is cloned from a privileged teacher,
-the depth-camera obstacle reflex (``envs/warm_start.py``). Reads the imitation model;
+the depth-camera obstacle reflex, with DAgger rounds after the clone; during PPO the
+teacher keeps labelling the policy's own states and the steer is pulled towards its labels
+(``envs/warm_start.py``: ``TeacherAnchor``). Reads the imitation model;
 writes into DIR:
 
     final_model.zip       SB3's own format (env config inside: ``model.pidog_env_config``)

@@ -16,6 +16,9 @@ should have done, the data are aggregated and the student refitted. Cloning alon
 only the states the teacher visits; a student that misjudges a box walks where the
 teacher never went (head-on into it), and there it had no label. DAgger labels exactly
 those states.
+
+During PPO, ``TeacherAnchor`` goes on labelling: the states PPO's own rollouts reach, after
+each update, for the steer only (the residuals are PPO's to improve).
 """
 
 from __future__ import annotations
