@@ -402,7 +402,7 @@ def train(cfg: RLConfig) -> dict:
         callbacks.append(CriticWarmup(cfg.critic_warmup_steps, log))
     if "warm_start" in record and cfg.teacher_anchor_epochs > 0:
         callbacks.append(TeacherAnchor(STEER_INDEX, epochs=cfg.teacher_anchor_epochs,
-                                       seed=cfg.seed + 104729, log=log))  # fmt: skip
+                                       seed=cfg.seed + 104729))  # fmt: skip
     t0 = time.perf_counter()
     if remaining > 0:
         model.learn(

@@ -231,7 +231,9 @@ def test_teacher_anchor_pulls_the_steer_to_the_teachers_labels():
     class Watched(TeacherAnchor):
         """Measures each fit's steer error on its own batch, before and after."""
 
-        errors: list[tuple[float, float]] = []
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.errors: list[tuple[float, float]] = []
 
         def _on_rollout_start(self) -> None:
             if not self._labels:

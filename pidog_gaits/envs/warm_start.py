@@ -164,39 +164,63 @@ def clone_into_policy(
     see = _SeeHead(policy, scans.shape[1], seed) if scans is not None else None
     params = policy.actor_parameters()  # ``envs.asymmetric``: the critic stays as it is
     optimizer = torch.optim.Adam(params + (see.parameters() if see else []), lr=learning_rate)
-    n = len(actions)
     target_all = torch.as_tensor(actions, dtype=torch.float32)
     scan_all = torch.as_tensor(scans, dtype=torch.float32) if scans is not None else None
-    history = []
+
+    def loss_of(mean: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        # Summed over the action (not averaged): the steer, the one non-zero label, would
+        # otherwise weigh 1/13 of the loss.
+        loss = ((mean - target_all[idx].to(device)) ** 2).sum(dim=1).mean()
+        if see is not None:
+            loss = loss + scan_weight * see.loss(scan_all[idx].to(device))
+        return loss
+
     policy.set_training_mode(True)
     try:
-        for _ in range(epochs):
-            order = torch.randperm(n, generator=generator)
-            total = 0.0
-            for start in range(0, n, batch_size):
-                idx = order[start : start + batch_size]
-                obs = {
-                    k: torch.as_tensor(v[idx.numpy()]).to(device)
-                    for k, v in observations.items()
-                    if k != "privileged"  # the student learns from what the robot has
-                }
-                if shuffle_colours and "image" in obs:
-                    obs["image"] = augment_colours(obs["image"], generator)
-                mean = policy.get_distribution(obs).distribution.mean
-                # Summed over the action (not averaged): the steer, the one non-zero
-                # label, would otherwise weigh 1/13 of the loss.
-                loss = ((mean - target_all[idx].to(device)) ** 2).sum(dim=1).mean()
-                if see is not None:
-                    loss = loss + scan_weight * see.loss(scan_all[idx].to(device))
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * len(idx)
-            history.append(total / n)
+        return fit_actor_mean(policy, observations, len(actions), loss_of, optimizer, epochs,
+                              batch_size, generator, shuffle_colours)  # fmt: skip
     finally:
         if see is not None:
             see.close()
         policy.set_training_mode(False)
+
+
+def fit_actor_mean(
+    policy,
+    observations: dict[str, np.ndarray],
+    n: int,
+    loss_of,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    batch_size: int,
+    generator: torch.Generator,
+    shuffle_colours: bool = True,
+) -> list[float]:
+    """``epochs`` shuffled minibatch passes over ``n`` samples, fitting the actor's mean
+    action: ``loss_of(mean, idx)`` scores the batch ``idx``'s means. The actor sees what
+    the robot has (``privileged`` is dropped) on colour-shuffled images
+    (``augment_colours``, unless ``shuffle_colours`` is off). Returns each epoch's mean
+    loss. The clone and ``TeacherAnchor`` both fit through this."""
+    device = policy.device
+    history = []
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=generator)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            obs = {
+                k: torch.as_tensor(v[idx.numpy()]).to(device)
+                for k, v in observations.items()
+                if k != "privileged"  # the student learns from what the robot has
+            }
+            if shuffle_colours and "image" in obs:
+                obs["image"] = augment_colours(obs["image"], generator)
+            loss = loss_of(policy.get_distribution(obs).distribution.mean, idx)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(idx)
+        history.append(total / n)
     return history
 
 
@@ -286,7 +310,6 @@ class TeacherAnchor(BaseCallback):
         batch_size: int = 256,
         learning_rate: float = 3e-4,
         seed: int = 0,
-        log: logging.Logger | None = None,
     ) -> None:
         super().__init__()
         self.steer_index = steer_index
@@ -295,7 +318,6 @@ class TeacherAnchor(BaseCallback):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.generator = torch.Generator().manual_seed(seed)
-        self.log = log
         self._obs: dict[str, list[np.ndarray]] = {}
         self._labels: list[np.ndarray] = []
         self._calls = 0
@@ -333,23 +355,12 @@ class TeacherAnchor(BaseCallback):
         policy = self.model.policy
         if self._optimizer is None:
             self._optimizer = torch.optim.Adam(policy.actor_parameters(), lr=self.learning_rate)
-        n = len(labels)
-        total = 0.0
-        for _ in range(self.epochs):
-            order = torch.randperm(n, generator=self.generator)
-            total = 0.0
-            for start in range(0, n, self.batch_size):
-                idx = order[start : start + self.batch_size]
-                obs = {k: torch.as_tensor(v[idx.numpy()]).to(policy.device)
-                       for k, v in observations.items()}  # fmt: skip
-                if "image" in obs:
-                    obs["image"] = augment_colours(obs["image"], self.generator)
-                steer = policy.get_distribution(obs).distribution.mean[:, self.steer_index]
-                loss = ((steer - labels[idx].to(policy.device)) ** 2).mean()
-                self._optimizer.zero_grad()
-                loss.backward()
-                self._optimizer.step()
-                total += float(loss.detach()) * len(idx)
+
+        def loss_of(mean: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+            return ((mean[:, self.steer_index] - labels[idx].to(policy.device)) ** 2).mean()
+
+        history = fit_actor_mean(policy, observations, len(labels), loss_of, self._optimizer,
+                                 self.epochs, self.batch_size, self.generator)  # fmt: skip
         self.fits += 1
-        self.last_loss = total / n
+        self.last_loss = history[-1]
         self.logger.record("teacher_anchor/steer_mse", self.last_loss)

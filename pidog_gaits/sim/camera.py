@@ -203,8 +203,6 @@ class RayCamera:
         self.max_dist_m = float(model.vis.map.zfar * model.stat.extent)
         """Rays end where ``mujoco.Renderer``'s far clipping plane is."""
         self._base_rgb = np.array([_material_rgb(model, g) for g in range(model.ngeom)])
-        self._geom_rgb = self._base_rgb.copy()
-        self._wall = np.array(WALL_RGB)
         self._brightness = 1.0
         self._exposure = 1.0
         self._noise = 0.0
@@ -212,7 +210,6 @@ class RayCamera:
         self._light_diffuse = model.light_diffuse[self._lights, 0].astype(float)
         self._ambient = float(model.vis.headlight.ambient[0])
         self._headlight_diffuse = float(model.vis.headlight.diffuse[0])
-        self._colour_table = np.vstack([self._base_rgb, WALL_RGB])
         self.set_appearance(CameraAppearance())
 
     def _directional(self, light: int) -> bool:
@@ -230,9 +227,7 @@ class RayCamera:
             colours = appearance.box_rgbs
             for k, gid in enumerate(self.box_geom_ids):
                 rgb[gid] = colours[k % len(colours)]
-        self._geom_rgb = rgb
-        self._wall = np.asarray(appearance.wall_rgb, dtype=float)
-        self._colour_table = np.vstack([rgb, self._wall])
+        self._colour_table = np.vstack([rgb, appearance.wall_rgb])  # row -1: rays that miss
         self._brightness = appearance.brightness_gain
         self._exposure = appearance.exposure_gain
         self._noise = appearance.pixel_noise_sigma
