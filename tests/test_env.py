@@ -194,6 +194,25 @@ def test_commands_are_drawn_in_range_and_change_mid_episode():
     assert len(seen) >= 5  # a new command every 10 steps
 
 
+def test_the_rewards_yaw_rate_never_leaves_the_command_range():
+    """Far behind its goal heading in a turn, the robot is asked for the largest yaw rate
+    a command may ask, not the command plus the saturated correction (0.15 + 0.5 rad/s:
+    no trot reaches it, and ``yaw_rate_tracking`` would pay ~0 turning or not)."""
+    env = PiDogEnv(fast_config(vision="none", num_obstacles=0, randomization=NOMINAL))
+    env.reset(seed=0, options={"command": (0.2, 0.15)})
+    high = env.config.commands.yaw_radps[1]
+    env.goal_yaw_rad += 1.0  # 1 rad behind, to the left: the correction saturates
+    obs, *_ = env.step(ZERO)
+    assert obs["command"][2] == pytest.approx(0.5)
+    assert env.command[1] == pytest.approx(high)
+    env.goal_yaw_rad -= 2.0  # 1 rad ahead: the turn back is clipped the same way
+    env.step(ZERO)
+    assert env.command[1] == pytest.approx(-high)
+    env.goal_yaw_rad += 1.0  # on course: the command and a small correction, unclipped
+    c = env.step(ZERO)[0]["command"]
+    assert abs(c[2]) < 0.05 and env.command[1] == pytest.approx(c[1] + c[2], abs=1e-6)
+
+
 def test_a_still_command_holds_the_stand_and_a_slow_one_walks_slowly():
     env = PiDogEnv(fast_config(vision="none", num_obstacles=0, randomization=NOMINAL))
     env.reset(seed=0, options={"command": (0.0, 0.0)})

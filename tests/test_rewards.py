@@ -243,3 +243,40 @@ def test_yaw_rate_tracking_peaks_at_the_heading_hold_command():
         StepState(**{**base.__dict__, "command": np.array([0.33, 0.2])})
     )
     assert on == pytest.approx(1.0) and off < 0.2 * on
+
+
+def test_yaw_rate_tracking_pays_the_gait_cycles_mean_not_its_swing():
+    """A turning trot's yaw rate swings within each cycle: at a swing's peak the turn on
+    course still pays in full, and more than walking straight does."""
+    turning = StepState(
+        upright_cos=1.0, body_height_m=0.08, ang_vel_body_radps=np.array([0.0, 0.0, 0.45]),
+        forward_velocity_mps=0.2, lateral_velocity_mps=0.0, command=np.array([0.2, 0.15]),
+        sonar_m=4.0, obstacle_contacts=0, foot_obstacle_contacts=0, power_w=1.0,
+        action=np.zeros(13), cycle_yaw_rate_radps=0.15,
+    )  # fmt: skip
+    straight = StepState(
+        **{**turning.__dict__, "ang_vel_body_radps": np.zeros(3), "cycle_yaw_rate_radps": 0.0}
+    )
+    assert rewards.yaw_rate_tracking(turning) == pytest.approx(1.0)
+    assert rewards.yaw_rate_tracking(straight) < 0.5
+    per_step = StepState(**{**turning.__dict__, "cycle_yaw_rate_radps": None})
+    assert rewards.yaw_rate_tracking(per_step) < 0.05  # this step's swing alone: ~e^-4
+
+
+def test_the_env_rewards_the_yaw_rate_of_the_last_gait_cycle():
+    e = PiDogEnv(EnvConfig(vision="none", quality="fast", num_obstacles=0,
+                           randomization=RandomizationRanges(enabled=False)))  # fmt: skip
+    e.reset(seed=0, options={"command": (0.2, 0.15)})
+    states, yaws = [], []
+    score = e.reward
+    e.reward = lambda s: (states.append(s), score(s))[1]
+    for _ in range(40):
+        e.step(np.zeros(13, dtype=np.float32))
+        yaws.append(float(e.sim.body_ang_vel_body_radps[2]))
+    window = round(rewards.YAW_RATE_WINDOW_S / 0.02)
+    assert window == 12
+    for k in (0, 5, 11, 12, 39):
+        expected = np.mean(yaws[max(0, k + 1 - window) : k + 1])
+        assert states[k].cycle_yaw_rate_radps == pytest.approx(expected, abs=1e-9)
+    assert np.std(yaws[12:]) > 2 * np.std([s.cycle_yaw_rate_radps for s in states[12:]])
+    e.close()
