@@ -49,8 +49,11 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_pipeline(args: list[str], env: dict[str, str], timeout_s: float = 600) -> Run:
-    """Run the shell entry point; the experiment directory is read from its output."""
+def run_pipeline(args: list[str], env: dict[str, str], timeout_s: float = 1800) -> Run:
+    """Run the shell entry point; the experiment directory is read from its output.
+
+    ``timeout_s`` only catches a hang: the smoke pipeline takes ~2-3 min on an idle 2-core
+    machine and ran past 600 s on one shared with two PPO trainings (a failed test, no bug)."""
     start = time.perf_counter()
     proc = subprocess.run(
         [str(SCRIPT), *args],

@@ -280,3 +280,25 @@ def test_the_env_rewards_the_yaw_rate_of_the_last_gait_cycle():
         assert states[k].cycle_yaw_rate_radps == pytest.approx(expected, abs=1e-9)
     assert np.std(yaws[12:]) > 2 * np.std([s.cycle_yaw_rate_radps for s in states[12:]])
     e.close()
+
+
+def test_yaw_rate_tracking_leaves_the_turn_to_the_detour_with_a_box_in_view(env):
+    """A box near in the camera's view: the term pays nothing whatever the yaw rate (the
+    steer is going round it); beside the robot, far, or behind: the command's again."""
+    fresh(env)
+    gid = int(env.sim.obstacle_geom_ids[0])
+    front = env.sim.data.xpos[env.sim.body_id][0] + 0.14  # the nose, facing +x
+    env.sim.data.qvel[5] = 0.3  # turning left at 0.3 rad/s, the command is straight
+
+    def place(x, y):
+        world.place_box(env.sim.model, env.sim.data, gid, [front + x, y, 0.05], [0.05, 0.05, 0.05])
+        return env.measure(ZERO)
+
+    ahead = place(0.6, 0.0)
+    assert env.box_in_view_m() == pytest.approx(0.55, abs=2e-3) and ahead.box_in_view
+    assert rewards.yaw_rate_tracking(ahead) == 0.0
+    env.sim.data.qvel[5] = 0.0  # on command
+    assert rewards.yaw_rate_tracking(place(0.6, 0.0)) == 0.0
+    for x, y in ((0.6, 0.5), (1.5, 0.0), (-0.3, 0.0)):  # outside the view, too far, behind
+        s = place(x, y)
+        assert not s.box_in_view and rewards.yaw_rate_tracking(s) > 0.9, (x, y)

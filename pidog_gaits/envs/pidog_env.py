@@ -40,6 +40,7 @@ from pidog_gaits.envs.rewards import Reward, StepState
 from pidog_gaits.gaits.command import CommandFollower
 from pidog_gaits.gaits.library import GAITS
 from pidog_gaits.gaits.steering import heading_correction
+from pidog_gaits.robot import camera as robot_camera
 from pidog_gaits.robot import specs
 from pidog_gaits.sim import world
 from pidog_gaits.sim.physics import PiDogSim, wrap_angle, yaw_of_quat
@@ -65,6 +66,8 @@ PUSH_EVERY_S = (2.0, 5.0)
 
 BODY_FRONT_M = 0.14
 """Body origin to the front of the head's collision geom (m), the robot's nose in the stand."""
+_HALF_VIEW_TAN = math.tan(math.radians(robot_camera.CAMERA_HFOV_DEG) / 2.0)
+"""Tangent of half the head camera's horizontal view (``box_in_view_m``)."""
 
 
 PART_BOUNDS: dict[str, tuple[np.ndarray, np.ndarray]] = {
@@ -190,6 +193,7 @@ class PiDogEnv(gym.Env):
         self.reward = Reward(cfg.weights(), floor=cfg.reward_floor)
         self.reward_names = list(self.reward.names)
         self._wants_path = "path_obstacle" in self.reward_names
+        self._wants_view = "yaw_rate_tracking" in self.reward_names
         self._scale = cfg.action_scale_rad()
         self._controller_for = make_controller_factory(cfg.prior, cfg.pretrained)
         self._priors: dict[str, PriorSequence] = {}
@@ -553,6 +557,7 @@ class PiDogEnv(gym.Env):
             fell=fell_contact or upright_cos < FALL_UPRIGHT_COS,
             path_obstacle_m=self.path_obstacle_m() if self._wants_path else math.inf,
             cycle_yaw_rate_radps=cycle_yaw_rate_radps,
+            box_in_view=self._wants_view and self.box_in_view_m() < reflex.REACT_RANGE_M,
         )
 
     def path_obstacle_m(self) -> float:
@@ -580,6 +585,27 @@ class PiDogEnv(gym.Env):
             if pz > 0.0 and ahead > 0.0 and abs(rel_y * cx - rel_x * sx) < half + corridor:
                 best = min(best, ahead - half - BODY_FRONT_M)  # square boxes
         return best if best == math.inf else max(0.0, best)
+
+    def box_in_view_m(self) -> float:
+        """Distance (m) from the head camera to the nearest box surface inside its
+        horizontal view (``CAMERA_HFOV_DEG``), roughly what the teacher's depth scan
+        reacts to; inf if none. True positions: for the reward only."""
+        ids = self._obstacle_array
+        if ids.size == 0:
+            return math.inf
+        m = self.sim.model
+        bx, by, _ = self.sim.data.xpos[self.sim.body_id].tolist()
+        cx, sx, _ = (self.sim.body_rotation @ specs.FORWARD_AXIS_BODY).tolist()
+        best = math.inf
+        for (px, py, pz), (half, _, _) in zip(
+            m.geom_pos[ids].tolist(), m.geom_size[ids].tolist(), strict=True
+        ):
+            rel_x, rel_y = px - bx, py - by
+            ahead = rel_x * cx + rel_y * sx - BODY_FRONT_M
+            side = abs(rel_y * cx - rel_x * sx)
+            if pz > 0.0 and ahead > 0.0 and max(0.0, side - half) < ahead * _HALF_VIEW_TAN:
+                best = min(best, math.hypot(ahead, side) - half)
+        return best
 
     def episode_metrics(self, fell: bool) -> dict[str, float]:
         """What the episode so far did, in SI units (the evaluation's per-episode row)."""
