@@ -8,8 +8,9 @@ import pytest
 
 from pidog_gaits.envs import rewards
 from pidog_gaits.envs.config import EnvConfig
-from pidog_gaits.envs.pidog_env import PiDogEnv
+from pidog_gaits.envs.pidog_env import BODY_FRONT_M, PiDogEnv
 from pidog_gaits.envs.rewards import REWARD_FUNCTIONS, Reward, StepState
+from pidog_gaits.robot import specs
 from pidog_gaits.sim import world
 from pidog_gaits.sim.randomization import RandomizationRanges
 
@@ -273,7 +274,7 @@ def test_the_env_rewards_the_yaw_rate_of_the_last_gait_cycle():
     for _ in range(40):
         e.step(np.zeros(13, dtype=np.float32))
         yaws.append(float(e.sim.body_ang_vel_body_radps[2]))
-    window = round(rewards.YAW_RATE_WINDOW_S / 0.02)
+    window = round(rewards.YAW_RATE_WINDOW_S / specs.CONTROL_DT_S)
     assert window == 12
     for k in (0, 5, 11, 12, 39):
         expected = np.mean(yaws[max(0, k + 1 - window) : k + 1])
@@ -287,7 +288,7 @@ def test_yaw_rate_tracking_leaves_the_turn_to_the_detour_with_a_box_in_view(env)
     steer is going round it); beside the robot, far, or behind: the command's again."""
     fresh(env)
     gid = int(env.sim.obstacle_geom_ids[0])
-    front = env.sim.data.xpos[env.sim.body_id][0] + 0.14  # the nose, facing +x
+    front = env.sim.data.xpos[env.sim.body_id][0] + BODY_FRONT_M  # the nose, facing +x
     env.sim.data.qvel[5] = 0.3  # turning left at 0.3 rad/s, the command is straight
 
     def place(x, y):

@@ -192,8 +192,8 @@ class PiDogEnv(gym.Env):
         self.sensors = Sensors(self.sim, self.np_random)
         self.reward = Reward(cfg.weights(), floor=cfg.reward_floor)
         self.reward_names = list(self.reward.names)
-        self._wants_path = "path_obstacle" in self.reward_names
-        self._wants_view = "yaw_rate_tracking" in self.reward_names
+        # path_obstacle reads the boxes in the path, yaw_rate_tracking those in view.
+        self._wants_boxes = bool({"path_obstacle", "yaw_rate_tracking"} & set(self.reward_names))
         self._scale = cfg.action_scale_rad()
         self._controller_for = make_controller_factory(cfg.prior, cfg.pretrained)
         self._priors: dict[str, PriorSequence] = {}
@@ -540,6 +540,7 @@ class PiDogEnv(gym.Env):
         upright_cos = sim.upright()
         rot = sim.body_rotation
         vel = sim.body_lin_vel_world_mps
+        path_m, view_m = self.box_ranges_m() if self._wants_boxes else (math.inf, math.inf)
         return StepState(
             upright_cos=upright_cos,
             body_height_m=sim.body_height_m,
@@ -555,26 +556,37 @@ class PiDogEnv(gym.Env):
             action=np.asarray(action, dtype=float),
             last_action=self._action,
             fell=fell_contact or upright_cos < FALL_UPRIGHT_COS,
-            path_obstacle_m=self.path_obstacle_m() if self._wants_path else math.inf,
+            path_obstacle_m=path_m,
             cycle_yaw_rate_radps=cycle_yaw_rate_radps,
-            box_in_view=self._wants_view and self.box_in_view_m() < reflex.REACT_RANGE_M,
+            box_in_view=view_m < reflex.REACT_RANGE_M,
         )
 
     def path_obstacle_m(self) -> float:
         """Free distance (m) from the body's front to the nearest box in its path corridor
-        (``rewards.PATH_HALF_WIDTH_M``); inf if none. True positions: for the reward only.
+        (``rewards.PATH_HALF_WIDTH_M``); inf if none (``box_ranges_m``)."""
+        return self.box_ranges_m()[0]
+
+    def box_in_view_m(self) -> float:
+        """Distance (m) from the head camera to the nearest box surface inside its
+        horizontal view (``CAMERA_HFOV_DEG``), roughly what the teacher's depth scan
+        reacts to; inf if none (``box_ranges_m``)."""
+        return self.box_ranges_m()[1]
+
+    def box_ranges_m(self) -> tuple[float, float]:
+        """``(path_obstacle_m, box_in_view_m)`` in one pass over the boxes. True positions:
+        for the reward only.
 
         Plain floats over the few boxes: numpy's per-call cost on 3-element arrays made
         this the largest Python item of a step; the same IEEE operations in the same
-        order give the same figure bit for bit.
+        order give the same figures bit for bit.
         """
         ids = self._obstacle_array
         if ids.size == 0:
-            return math.inf
+            return math.inf, math.inf
         m = self.sim.model
         bx, by, _ = self.sim.data.xpos[self.sim.body_id].tolist()  # body_rotation's frame
         cx, sx, _ = (self.sim.body_rotation @ specs.FORWARD_AXIS_BODY).tolist()  # heading
-        best = math.inf
+        path = view = math.inf
         corridor = rewards.PATH_HALF_WIDTH_M
         for (px, py, pz), (half, _, _) in zip(
             m.geom_pos[ids].tolist(), m.geom_size[ids].tolist(), strict=True
@@ -582,30 +594,15 @@ class PiDogEnv(gym.Env):
             # Unused boxes wait under the floor; a box beside or behind the path is no threat.
             rel_x, rel_y = px - bx, py - by
             ahead = rel_x * cx + rel_y * sx
-            if pz > 0.0 and ahead > 0.0 and abs(rel_y * cx - rel_x * sx) < half + corridor:
-                best = min(best, ahead - half - BODY_FRONT_M)  # square boxes
-        return best if best == math.inf else max(0.0, best)
-
-    def box_in_view_m(self) -> float:
-        """Distance (m) from the head camera to the nearest box surface inside its
-        horizontal view (``CAMERA_HFOV_DEG``), roughly what the teacher's depth scan
-        reacts to; inf if none. True positions: for the reward only."""
-        ids = self._obstacle_array
-        if ids.size == 0:
-            return math.inf
-        m = self.sim.model
-        bx, by, _ = self.sim.data.xpos[self.sim.body_id].tolist()
-        cx, sx, _ = (self.sim.body_rotation @ specs.FORWARD_AXIS_BODY).tolist()
-        best = math.inf
-        for (px, py, pz), (half, _, _) in zip(
-            m.geom_pos[ids].tolist(), m.geom_size[ids].tolist(), strict=True
-        ):
-            rel_x, rel_y = px - bx, py - by
-            ahead = rel_x * cx + rel_y * sx - BODY_FRONT_M
+            if pz <= 0.0 or ahead <= 0.0:
+                continue
             side = abs(rel_y * cx - rel_x * sx)
-            if pz > 0.0 and ahead > 0.0 and max(0.0, side - half) < ahead * _HALF_VIEW_TAN:
-                best = min(best, math.hypot(ahead, side) - half)
-        return best
+            if side < half + corridor:
+                path = min(path, ahead - half - BODY_FRONT_M)  # square boxes
+            ahead_cam = ahead - BODY_FRONT_M
+            if ahead_cam > 0.0 and max(0.0, side - half) < ahead_cam * _HALF_VIEW_TAN:
+                view = min(view, math.hypot(ahead_cam, side) - half)
+        return (path if path == math.inf else max(0.0, path)), view
 
     def episode_metrics(self, fell: bool) -> dict[str, float]:
         """What the episode so far did, in SI units (the evaluation's per-episode row)."""
