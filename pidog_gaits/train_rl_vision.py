@@ -153,6 +153,9 @@ class RLConfig:
     """After a warm start, the teacher keeps labelling PPO's rollouts and after each update
     the actor's steer is fitted towards its labels for this many passes
     (``warm_start.TeacherAnchor``: online DAgger on the steer; 0: off)."""
+    mirror_weight: float = 0.0
+    """Weight of the left-right symmetry fit in ``TeacherAnchor`` (``envs.symmetry``): the
+    leg residuals towards their mirror-average (0: off)."""
     use_sde: bool = False
     """Generalized state-dependent exploration: noise held for ``sde_sample_freq`` steps."""
     sde_sample_freq: int = 8
@@ -257,6 +260,8 @@ def validate(cfg: RLConfig) -> EnvConfig:
         raise ValueError("--critic-warmup-steps must be >= 0")
     if cfg.teacher_anchor_epochs < 0:
         raise ValueError("--teacher-anchor-epochs must be >= 0")
+    if cfg.mirror_weight < 0.0:
+        raise ValueError("--mirror-weight must be >= 0")
     if cfg.dagger_rounds < 0:
         raise ValueError("--dagger-rounds must be >= 0")
     from pidog_gaits.envs.vec import VEC_KINDS
@@ -402,7 +407,8 @@ def train(cfg: RLConfig) -> dict:
         callbacks.append(CriticWarmup(cfg.critic_warmup_steps, log))
     if "warm_start" in record and cfg.teacher_anchor_epochs > 0:
         callbacks.append(TeacherAnchor(STEER_INDEX, epochs=cfg.teacher_anchor_epochs,
-                                       seed=cfg.seed + 104729))  # fmt: skip
+                                       seed=cfg.seed + 104729,
+                                       mirror_weight=cfg.mirror_weight))  # fmt: skip
     t0 = time.perf_counter()
     if remaining > 0:
         model.learn(
@@ -498,6 +504,9 @@ def cli(
         help="After a warm start: passes of the teacher's labels on each PPO rollout "
         "fitted into the actor's steer after each update (0: off).",
     ),
+    mirror_weight: float = typer.Option(
+        0.0, help="Weight of the left-right symmetry fit of the leg residuals (0: off)."
+    ),
     use_sde: bool = typer.Option(False, help="State-dependent exploration (gSDE)."),
     sde_sample_freq: int = typer.Option(8, help="Steps between gSDE noise draws."),
     target_kl: float | None = typer.Option(None, help="Early-stop an update past this KL."),
@@ -550,6 +559,7 @@ def cli(
         critic_warmup_steps=critic_warmup_steps,
         dagger_rounds=dagger_rounds,
         teacher_anchor_epochs=teacher_anchor_epochs,
+        mirror_weight=mirror_weight,
         use_sde=use_sde,
         sde_sample_freq=sde_sample_freq,
         target_kl=target_kl,

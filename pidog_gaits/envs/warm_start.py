@@ -31,6 +31,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 from pidog_gaits.envs.config import EnvConfig
+from pidog_gaits.envs.symmetry import mirror_action, mirror_observation
 from pidog_gaits.envs.vec import make_vec_env
 from pidog_gaits.robot import specs
 
@@ -297,9 +298,16 @@ class TeacherAnchor(BaseCallback):
     those labels (``epochs`` passes of MSE at ``learning_rate``, on colour-shuffled images
     like the clone). PPO alone drifted the clone off its teacher: over 200k steps it took
     the students' open-floor drift from 0.006-0.009 to 0.035-0.23 m per m (seeds 0-2) and
-    kept the boxes hit where the clone had them. Only the steer is anchored: the 12
-    residuals, where PPO earns its keep (a gait that survives weak servos and pushes), are
-    PPO's alone. Runs only while the actor trains (not during ``CriticWarmup``).
+    kept the boxes hit where the clone had them. Only the steer is anchored to the
+    teacher: the 12 residuals, where PPO earns its keep (a gait that survives weak servos
+    and pushes), are PPO's. Runs only while the actor trains (not during ``CriticWarmup``).
+
+    With ``mirror_weight`` > 0 the fit also holds the actor left-right symmetric
+    (``envs.symmetry``): each labelled state joins its mirror image, the steer label
+    mirrored with it, and the leg residuals are fitted (at this weight) towards the
+    mirror-average of the actor's own means, ``(mean(o) + mirror(mean(mirror(o)))) / 2``,
+    so a residual that leans one way, which PPO alone kept (one seed in three walked off
+    its heading), is pulled back while what PPO learned symmetric stays.
     """
 
     def __init__(
@@ -310,9 +318,13 @@ class TeacherAnchor(BaseCallback):
         batch_size: int = 256,
         learning_rate: float = 3e-4,
         seed: int = 0,
+        mirror_weight: float = 0.0,
     ) -> None:
         super().__init__()
+        if mirror_weight < 0.0:
+            raise ValueError("mirror_weight must be >= 0")
         self.steer_index = steer_index
+        self.mirror_weight = float(mirror_weight)
         self.every = max(int(every), 1)
         self.epochs = epochs
         self.batch_size = batch_size
@@ -326,6 +338,8 @@ class TeacherAnchor(BaseCallback):
         self.last_loss = float("nan")
         self.last_batch: tuple[dict[str, np.ndarray], np.ndarray] | None = None
         """The last fit's observations and steer labels (for tests and inspection)."""
+        self.last_asymmetry = float("nan")
+        """Mean |leg residual mean - its mirror-average| before the last fit (action units)."""
 
     def _actor_trains(self) -> bool:
         params = self.model.policy.actor_parameters()
@@ -350,17 +364,62 @@ class TeacherAnchor(BaseCallback):
             return
         observations = {k: np.concatenate(v) for k, v in self._obs.items()}
         self.last_batch = (observations, np.concatenate(self._labels))
-        labels = torch.as_tensor(self.last_batch[1], dtype=torch.float32)
+        steer_labels = self.last_batch[1]
         self._obs, self._labels = {}, []
         policy = self.model.policy
         if self._optimizer is None:
             self._optimizer = torch.optim.Adam(policy.actor_parameters(), lr=self.learning_rate)
+        steer, legs = self.steer_index, specs.NUM_LEG_JOINTS
+        targets = None
+        if self.mirror_weight > 0.0:
+            observations, steer_labels, targets = self._with_mirror(observations, steer_labels)
+        labels = torch.as_tensor(steer_labels, dtype=torch.float32, device=policy.device)
+        if targets is not None:
+            targets = torch.as_tensor(targets, dtype=torch.float32, device=policy.device)
 
         def loss_of(mean: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-            return ((mean[:, self.steer_index] - labels[idx].to(policy.device)) ** 2).mean()
+            idx = idx.to(policy.device)
+            loss = ((mean[:, steer] - labels[idx]) ** 2).mean()
+            if targets is not None:
+                residual = ((mean[:, :legs] - targets[idx]) ** 2).mean()
+                loss = loss + self.mirror_weight * residual
+            return loss
 
         history = fit_actor_mean(policy, observations, len(labels), loss_of, self._optimizer,
                                  self.epochs, self.batch_size, self.generator)  # fmt: skip
         self.fits += 1
         self.last_loss = history[-1]
         self.logger.record("teacher_anchor/steer_mse", self.last_loss)
+
+    def _with_mirror(
+        self, observations: dict[str, np.ndarray], steer_labels: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """The batch and its mirror image: observations, steer labels (the teacher's, and
+        their negatives for the mirrored states) and leg-residual targets (the actor's
+        mirror-averaged means, fixed for this fit)."""
+        mirrored = mirror_observation(observations)
+        means = actor_means(self.model.policy, observations, self.batch_size)
+        mirrored_means = actor_means(self.model.policy, mirrored, self.batch_size)
+        symmetric = 0.5 * (means + mirror_action(mirrored_means))
+        both = {k: np.concatenate([observations[k], mirrored[k]]) for k in mirrored}
+        residuals = np.concatenate([symmetric, mirror_action(symmetric)])
+        self.last_asymmetry = float(np.abs(means - symmetric)[:, : specs.NUM_LEG_JOINTS].mean())
+        self.logger.record("teacher_anchor/leg_asymmetry", self.last_asymmetry)
+        labels = np.concatenate([steer_labels, -steer_labels])
+        return both, labels, residuals[:, : specs.NUM_LEG_JOINTS]
+
+
+def actor_means(policy, observations: dict[str, np.ndarray], batch_size: int = 512) -> np.ndarray:
+    """The actor's mean action for each of a batch of observations (``privileged`` is
+    ignored), without gradients."""
+    n = len(next(iter(observations.values())))
+    out = []
+    with torch.no_grad():
+        for start in range(0, n, batch_size):
+            obs = {
+                k: torch.as_tensor(v[start : start + batch_size]).to(policy.device)
+                for k, v in observations.items()
+                if k != "privileged"
+            }
+            out.append(policy.get_distribution(obs).distribution.mean.cpu().numpy())
+    return np.concatenate(out)
