@@ -186,6 +186,14 @@ def clone_into_policy(
         policy.set_training_mode(False)
 
 
+def _actor_inputs(observations: dict[str, np.ndarray], rows, device) -> dict[str, torch.Tensor]:
+    """The ``rows`` of a batch of observations as the actor's input tensors: the student
+    learns from what the robot has, so ``privileged`` is dropped."""
+    return {
+        k: torch.as_tensor(v[rows]).to(device) for k, v in observations.items() if k != "privileged"
+    }
+
+
 def fit_actor_mean(
     policy,
     observations: dict[str, np.ndarray],
@@ -209,11 +217,7 @@ def fit_actor_mean(
         total = 0.0
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            obs = {
-                k: torch.as_tensor(v[idx.numpy()]).to(device)
-                for k, v in observations.items()
-                if k != "privileged"  # the student learns from what the robot has
-            }
+            obs = _actor_inputs(observations, idx.numpy(), device)
             if shuffle_colours and "image" in obs:
                 obs["image"] = augment_colours(obs["image"], generator)
             loss = loss_of(policy.get_distribution(obs).distribution.mean, idx)
@@ -416,10 +420,6 @@ def actor_means(policy, observations: dict[str, np.ndarray], batch_size: int = 5
     out = []
     with torch.no_grad():
         for start in range(0, n, batch_size):
-            obs = {
-                k: torch.as_tensor(v[start : start + batch_size]).to(policy.device)
-                for k, v in observations.items()
-                if k != "privileged"
-            }
+            obs = _actor_inputs(observations, slice(start, start + batch_size), policy.device)
             out.append(policy.get_distribution(obs).distribution.mean.cpu().numpy())
     return np.concatenate(out)
