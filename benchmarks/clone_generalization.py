@@ -9,10 +9,12 @@ IMU zeroed), since the targets and the gyro tell a student the teacher's last st
 copycat problem) and so hide whether it sees the boxes at all.
 
 Designs, cumulative: ``before`` (the coarse CNN, plain MSE), ``+scan head`` (the
-auxiliary depth-scan head), ``+colour shuffle``, ``+finer CNN`` (the defaults).
+auxiliary depth-scan head), ``+colour shuffle``, ``+finer CNN``, ``+mirror`` (each
+sample shown left-right mirrored half the time, ``envs.symmetry``). ``--design NAME``
+(repeatable) runs only those.
 
     python benchmarks/clone_generalization.py --pretrained IMITATION.pth \\
-        [--steps 20000] [--val-steps 8000] [--epochs 20] \\
+        [--steps 20000] [--val-steps 8000] [--epochs 20] [--design +mirror] \\
         [--json benchmarks/results/clone_generalization.json|-]
 """
 
@@ -39,11 +41,12 @@ from pidog_gaits.train_rl_vision import RLConfig, validate  # noqa: E402
 
 COARSE_CNN = ((5, 2), (3, 2), (3, 2))
 """The camera CNN before ``features.CNN_LAYERS`` kept a finer grid."""
-DESIGNS = [  # (name, scan head, colour shuffle, CNN layers)
-    ("before", False, False, COARSE_CNN),
-    ("+scan head", True, False, COARSE_CNN),
-    ("+colour shuffle", True, True, COARSE_CNN),
-    ("+finer CNN (defaults)", True, True, features.CNN_LAYERS),
+DESIGNS = [  # (name, scan head, colour shuffle, CNN layers, mirror probability)
+    ("before", False, False, COARSE_CNN, 0.0),
+    ("+scan head", True, False, COARSE_CNN, 0.0),
+    ("+colour shuffle", True, True, COARSE_CNN, 0.0),
+    ("+finer CNN", True, True, features.CNN_LAYERS, 0.0),
+    ("+mirror", True, True, features.CNN_LAYERS, 0.5),
 ]
 HISTORY_PARTS = ("targets", "phase", "imu")
 """Zeroed for the camera-alone runs."""
@@ -95,9 +98,13 @@ def main(
     epochs: int = typer.Option(20, help="Clone epochs."),
     envs: int = typer.Option(4, help="Envs recording the demonstrations."),
     seed: int = typer.Option(0, help="Seed of the recordings and the fits."),
+    design: list[str] | None = typer.Option(None, help="Only these designs (by name)."),
     json_out: str | None = typer.Option(None, "--json", help="Write the figures to PATH or -."),
 ) -> None:
     torch.set_num_threads(1)
+    designs = [d for d in DESIGNS if not design or d[0] in design]
+    if not designs:
+        raise typer.BadParameter(f"no design among {design}; known: {[d[0] for d in DESIGNS]}")
     cfg = RLConfig(pretrained=pretrained, seed=seed)
     env_cfg = validate(cfg)
     t0 = time.perf_counter()
@@ -107,13 +114,14 @@ def main(
     n = specs.NUM_JOINTS
     check = slice(0, min(len(train_act), val_steps))  # training episodes, same count
     rows = []
-    runs = [(d, blind) for d in DESIGNS for blind in (False, True)]
-    for (name, scan_head, shuffle, layers), blind in tqdm(runs, desc="fits", unit="fit"):
+    runs = [(d, blind) for d in designs for blind in (False, True)]
+    for (name, scan_head, shuffle, layers, mirror), blind in tqdm(runs, desc="fits", unit="fit"):
         fit_obs = _blind(train_obs) if blind else train_obs
         policy = _actor(env_cfg, list(cfg.net_arch), layers, seed)
         clone_into_policy(
             policy, fit_obs, train_act, epochs=epochs, seed=seed,
             scans=train_scan if scan_head else None, shuffle_colours=shuffle,
+            mirror_prob=mirror,
         )  # fmt: skip
         seen = {k: v[check] for k, v in fit_obs.items()}
         rows.append(

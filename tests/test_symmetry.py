@@ -145,3 +145,42 @@ def test_the_anchors_mirror_fit_makes_a_lopsided_actor_symmetric():
     assert after < 0.3 * before
     steer_labels = anchor.last_batch[1]
     assert len(steer_labels) == 128  # the mirrored copies join inside the fit, not the record
+
+
+def test_a_clone_shown_mirror_images_steers_away_from_boxes_on_both_sides():
+    """Demonstrations with boxes on the left only, cloned with mirror images half the
+    time: the student still steers right round a box on the left and left round one on
+    the right. Had the mirrored samples kept their own labels (the mean not mirrored
+    back), half the data would teach "box on the right: steer right", into it. (The plain
+    clone of this depth camera gets the unseen side right too: the test is of the
+    mirror's plumbing; ``benchmarks/clone_generalization.py`` measures what it is worth.)"""
+    from _deploy_models import one_torch_thread, ppo_policy
+
+    from pidog_gaits.envs.warm_start import clone_into_policy, record_demonstrations
+
+    config = _config(vision="depth", image_width_px=32, image_height_px=24, prior="expert",
+                     num_obstacles=3, episode_steps=120,
+                     obstacle_lateral_m=(0.08, 0.3))  # fmt: skip
+    env = PiDogEnv(config.replace(num_obstacles=1))
+
+    def steer_at(policy, lateral_m: float) -> float:
+        options = {"yaw_rad": 0.0, "obstacles": [(0.8, lateral_m, 0.05, 0.08)],
+                   "command": (0.3, 0.0)}  # fmt: skip
+        obs, _ = env.reset(seed=0, options=options)
+        tensors = {k: torch.as_tensor(v[None]) for k, v in obs.items() if k != "privileged"}
+        with torch.no_grad():
+            return float(policy.get_distribution(tensors).distribution.mean[0, STEER_INDEX])
+
+    steers = {}
+    with one_torch_thread():
+        observations, actions, scans = record_demonstrations(config, steps=1200, envs=2, seed=1)
+        assert actions[:, STEER_INDEX].min() < -0.5  # it steered right round left boxes
+        for mirror_prob in (0.0, 0.5):
+            policy = ppo_policy(config, action_gain=1.0)
+            clone_into_policy(policy, observations, actions, epochs=30, seed=0, scans=scans,
+                              mirror_prob=mirror_prob)  # fmt: skip
+            steers[mirror_prob] = (steer_at(policy, 0.2), steer_at(policy, -0.2))
+    env.close()
+    print(f"steer for a box left, right: plain {steers[0.0]}, with mirror images {steers[0.5]}")
+    left_box, right_box = steers[0.5]
+    assert left_box < -0.2 and right_box > 0.2

@@ -155,11 +155,13 @@ def clone_into_policy(
     scans: np.ndarray | None = None,
     scan_weight: float = SCAN_WEIGHT,
     shuffle_colours: bool = True,
+    mirror_prob: float = 0.0,
 ) -> list[float]:
     """Fit the actor's mean action to ``actions``, and with ``scans`` its camera features
     to the teacher's depth scan (``_SeeHead``), on colour-shuffled images
-    (``augment_colours``, unless ``shuffle_colours`` is off); returns the mean loss of
-    each epoch."""
+    (``augment_colours``, unless ``shuffle_colours`` is off), each sample seen as its
+    left-right mirror image with probability ``mirror_prob`` (``fit_actor_mean``); returns
+    the mean loss of each epoch."""
     device = policy.device
     generator = torch.Generator().manual_seed(seed)
     see = _SeeHead(policy, scans.shape[1], seed) if scans is not None else None
@@ -168,18 +170,20 @@ def clone_into_policy(
     target_all = torch.as_tensor(actions, dtype=torch.float32)
     scan_all = torch.as_tensor(scans, dtype=torch.float32) if scans is not None else None
 
-    def loss_of(mean: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    def loss_of(mean: torch.Tensor, idx: torch.Tensor, mirrored: torch.Tensor) -> torch.Tensor:
         # Summed over the action (not averaged): the steer, the one non-zero label, would
         # otherwise weigh 1/13 of the loss.
         loss = ((mean - target_all[idx].to(device)) ** 2).sum(dim=1).mean()
         if see is not None:
-            loss = loss + scan_weight * see.loss(scan_all[idx].to(device))
+            scan = scan_all[idx].to(device)  # sectors left to right: a mirror reverses them
+            scan = torch.where(mirrored[:, None], scan.flip(1), scan)
+            loss = loss + scan_weight * see.loss(scan)
         return loss
 
     policy.set_training_mode(True)
     try:
         return fit_actor_mean(policy, observations, len(actions), loss_of, optimizer, epochs,
-                              batch_size, generator, shuffle_colours)  # fmt: skip
+                              batch_size, generator, shuffle_colours, mirror_prob)  # fmt: skip
     finally:
         if see is not None:
             see.close()
@@ -204,23 +208,49 @@ def fit_actor_mean(
     batch_size: int,
     generator: torch.Generator,
     shuffle_colours: bool = True,
+    mirror_prob: float = 0.0,
 ) -> list[float]:
     """``epochs`` shuffled minibatch passes over ``n`` samples, fitting the actor's mean
-    action: ``loss_of(mean, idx)`` scores the batch ``idx``'s means. The actor sees what
-    the robot has (``privileged`` is dropped) on colour-shuffled images
-    (``augment_colours``, unless ``shuffle_colours`` is off). Returns each epoch's mean
-    loss. The clone and ``TeacherAnchor`` both fit through this."""
+    action: ``loss_of(mean, idx, mirrored)`` scores the batch ``idx``'s means. The actor
+    sees what the robot has (``privileged`` is dropped) on colour-shuffled images
+    (``augment_colours``, unless ``shuffle_colours`` is off). With ``mirror_prob`` > 0
+    each sample is shown as its left-right mirror image (``envs.symmetry``) with that
+    probability and the actor's mean for it mirrored back, so ``loss_of`` compares it with
+    the sample's own label (``mirrored`` marks those rows, for labels that are not
+    actions). Returns each epoch's mean loss. The clone and ``TeacherAnchor`` both fit
+    through this."""
     device = policy.device
     history = []
+    mirror_t = None
     for _ in range(epochs):
         order = torch.randperm(n, generator=generator)
         total = 0.0
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            obs = _actor_inputs(observations, idx.numpy(), device)
+            if mirror_prob > 0.0:  # no draw otherwise: the generator's stream is as before
+                mirrored = torch.rand(len(idx), generator=generator) < mirror_prob
+            else:
+                mirrored = torch.zeros(len(idx), dtype=torch.bool)
+            rows = idx.numpy()
+            if mirrored.any():
+                batch = {k: v[rows] for k, v in observations.items() if k != "privileged"}
+                flip = mirrored.numpy()
+                flipped = mirror_observation({k: v[flip] for k, v in batch.items()})
+                for key, value in flipped.items():
+                    batch[key][flip] = value
+                obs = _actor_inputs(batch, slice(None), device)
+            else:
+                obs = _actor_inputs(observations, rows, device)
             if shuffle_colours and "image" in obs:
                 obs["image"] = augment_colours(obs["image"], generator)
-            loss = loss_of(policy.get_distribution(obs).distribution.mean, idx)
+            mean = policy.get_distribution(obs).distribution.mean
+            if mirrored.any():
+                if mirror_t is None:  # mirror_action as a matrix: a @ M mirrors a
+                    eye = np.eye(mean.shape[1], dtype=np.float32)
+                    mirror_t = torch.as_tensor(mirror_action(eye)).to(device)
+                flip_t = mirrored.to(device)[:, None]
+                mean = torch.where(flip_t, mean @ mirror_t, mean)
+            loss = loss_of(mean, idx, mirrored.to(device))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -239,18 +269,21 @@ def warm_start_steering(
     vec_kind: str = "dummy",
     dagger_rounds: int = 0,
     dagger_steps: int | None = None,
+    mirror_prob: float = 0.0,
 ) -> dict:
     """Record ``steps`` teacher demonstrations and clone them into ``policy``, then run
     ``dagger_rounds`` rounds of ``dagger_steps`` (default ``steps // 2``) student-driven,
-    teacher-labelled steps, each refitting on all the data so far; figures."""
+    teacher-labelled steps, each refitting on all the data so far (each fit shows a
+    sample mirrored with ``mirror_prob``, ``clone_into_policy``); figures."""
     t0 = time.perf_counter()
     observations, actions, scans = record_demonstrations(
         env_config, steps, envs, seed, vec_kind=vec_kind
     )
     t1 = time.perf_counter()
     history = clone_into_policy(
-        policy, observations, actions, epochs=epochs, seed=seed, scans=scans
-    )
+        policy, observations, actions, epochs=epochs, seed=seed, scans=scans,
+        mirror_prob=mirror_prob,
+    )  # fmt: skip
     t2 = time.perf_counter()
     dagger_losses = []
     for r in range(dagger_rounds):
@@ -263,7 +296,7 @@ def warm_start_steering(
         scans = np.concatenate([scans, more_scans])
         rounds = clone_into_policy(
             policy, observations, actions, epochs=max(epochs // 2, 1), seed=seed + 1 + r,
-            scans=scans,
+            scans=scans, mirror_prob=mirror_prob,
         )  # fmt: skip
         dagger_losses.append(rounds[-1])
     t3 = time.perf_counter()
@@ -381,7 +414,7 @@ class TeacherAnchor(BaseCallback):
         if targets is not None:
             targets = torch.as_tensor(targets, dtype=torch.float32, device=policy.device)
 
-        def loss_of(mean: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        def loss_of(mean: torch.Tensor, idx: torch.Tensor, _mirrored) -> torch.Tensor:
             idx = idx.to(policy.device)
             loss = ((mean[:, steer] - labels[idx]) ** 2).mean()
             if targets is not None:
