@@ -511,10 +511,12 @@ def cli(
         "fitted into the actor's steer after each update (0: off).",
     ),
     clone_mirror_prob: float = typer.Option(
-        0.0, help="Chance that the clone shows a demonstration left-right mirrored."
+        RLConfig.clone_mirror_prob,
+        help="Chance that the clone shows a demonstration left-right mirrored.",
     ),
     mirror_weight: float = typer.Option(
-        0.0, help="Weight of the left-right symmetry fit of the leg residuals (0: off)."
+        RLConfig.mirror_weight,
+        help="Weight of the left-right symmetry fit of the leg residuals (0: off).",
     ),
     use_sde: bool = typer.Option(False, help="State-dependent exploration (gSDE)."),
     sde_sample_freq: int = typer.Option(8, help="Steps between gSDE noise draws."),
