@@ -178,13 +178,19 @@ def test_env_method_runs_on_the_envs_own_thread():
     venv.close()
 
 
-def ppo_returns(kind: str, steps: int, seed: int = 0) -> tuple[list, np.ndarray]:
-    """Episode (return, length) pairs and the final policy weights of a short PPO run."""
+def ppo_returns(
+    kind: str, steps: int, seed: int = 0, normalize_rewards: bool = False
+) -> tuple[list, np.ndarray]:
+    """Episode (return, length) pairs and the final policy weights of a short PPO run
+    (with stage 3's reward normalization when ``normalize_rewards``)."""
     import torch
     from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecNormalize
 
     torch.set_num_threads(1)
     venv = make_vec_env(small_config(vision="none", episode_steps=40), 2, kind, seed=seed)
+    if normalize_rewards:
+        venv = VecNormalize(venv, norm_obs=False, norm_reward=True)
     model = PPO("MultiInputPolicy", venv, n_steps=64, batch_size=64, n_epochs=2, seed=seed)
     episodes: list = []
     model.learn(steps, callback=_EpisodeLog(episodes))
@@ -218,6 +224,16 @@ def test_ppo_same_seed_same_returns_as_dummy_and_as_itself():
     assert threads[0] == again[0] == dummy[0]
     np.testing.assert_array_equal(threads[1], again[1])
     np.testing.assert_array_equal(threads[1], dummy[1])
+
+
+def test_ppo_with_normalized_rewards_trains_the_same_policy_in_every_kind():
+    """``auto`` picks the kind by a timing, so a seed must train the same policy in each:
+    SB3's SubprocVecEnv handed float64 rewards to the normalization (the others float32)
+    and the policies parted in the last bits, then for good over a long run."""
+    runs = {kind: within_timeout(ppo_returns, kind, 512, 0, True) for kind in ("dummy", "subproc")}
+    assert len(runs["dummy"][0]) >= 10
+    assert runs["dummy"][0] == runs["subproc"][0]
+    np.testing.assert_array_equal(runs["dummy"][1], runs["subproc"][1])
 
 
 def test_any_env_with_a_box_observation_matches_dummy():

@@ -8,8 +8,9 @@ step that costs more than the ~1 ms step. On a machine whose cores other jobs al
 fill, a thread waiting for the GIL also waits for the OS to run the thread holding it,
 and the winner changed from run to run (``benchmarks/rl_speed.py``, 4 depth envs at load
 7-9 on 2 cores: threads 462 vs dummy 286 env steps/s, then 550 vs 738): hence the
-measurement rather than a fixed choice. All three give the same episodes for the same
-seed, so the choice changes speed only.
+measurement rather than a fixed choice. All three give the same episodes and the same
+float32 rewards for the same seed, so the choice changes speed only, and a seed trains
+the same policy on an idle machine as on a busy one.
 """
 
 from __future__ import annotations
@@ -55,6 +56,19 @@ def env_factory(config: EnvConfig, monitor: bool = True) -> Callable[[], PiDogEn
     return make
 
 
+class _SubprocVecEnv(SubprocVecEnv):
+    """SB3's ``SubprocVecEnv`` with its rewards as float32, as ``DummyVecEnv`` and
+    ``ThreadVecEnv`` store them. SB3's stacks the workers' Python floats into float64,
+    and the reward normalization then differed in the last bits: the same seed trained a
+    different policy whenever ``auto`` picked subproc (seed 2, the stage-3 defaults:
+    0.27 m sideways per m with subproc, 0.05 with threads; the runs agreed step for step
+    until the actor's first updates)."""
+
+    def step_wait(self):
+        obs, rewards, dones, infos = super().step_wait()
+        return obs, np.asarray(rewards, dtype=np.float32), dones, infos
+
+
 def _in_worker(fn: Callable[[], PiDogEnv | Monitor]) -> Callable[[], PiDogEnv | Monitor]:
     def make():
         die_with_parent()
@@ -71,7 +85,7 @@ def make_vec_env(config: EnvConfig, n_envs: int, kind: str = "dummy", seed: int 
     if kind == "dummy":
         venv: VecEnv = DummyVecEnv(fns)
     elif kind == "subproc":
-        venv = SubprocVecEnv([_in_worker(fn) for fn in fns], start_method="fork")
+        venv = _SubprocVecEnv([_in_worker(fn) for fn in fns], start_method="fork")
     elif kind == "threads":
         venv = ThreadVecEnv(fns)
     else:
