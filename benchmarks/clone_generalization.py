@@ -10,8 +10,9 @@ copycat problem) and so hide whether it sees the boxes at all.
 
 Designs, cumulative: ``before`` (the coarse CNN, plain MSE), ``+scan head`` (the
 auxiliary depth-scan head), ``+colour shuffle``, ``+finer CNN``, ``+mirror`` (each
-sample shown left-right mirrored half the time, ``envs.symmetry``). ``--design NAME``
-(repeatable) runs only those.
+sample shown left-right mirrored half the time, ``envs.symmetry``: not a default, since
+the teacher breaks ties to the left and a centred box's two labels then cancel).
+``--design NAME`` (repeatable) runs only those.
 
     python benchmarks/clone_generalization.py --pretrained IMITATION.pth \\
         [--steps 20000] [--val-steps 8000] [--epochs 20] [--design +mirror] \\
@@ -45,7 +46,7 @@ DESIGNS = [  # (name, scan head, colour shuffle, CNN layers, mirror probability)
     ("before", False, False, COARSE_CNN, 0.0),
     ("+scan head", True, False, COARSE_CNN, 0.0),
     ("+colour shuffle", True, True, COARSE_CNN, 0.0),
-    ("+finer CNN", True, True, features.CNN_LAYERS, 0.0),
+    ("+finer CNN (defaults)", True, True, features.CNN_LAYERS, 0.0),
     ("+mirror", True, True, features.CNN_LAYERS, 0.5),
 ]
 HISTORY_PARTS = ("targets", "phase", "imu")

@@ -153,9 +153,6 @@ class RLConfig:
     """After a warm start, the teacher keeps labelling PPO's rollouts and after each update
     the actor's steer is fitted towards its labels for this many passes
     (``warm_start.TeacherAnchor``: online DAgger on the steer; 0: off)."""
-    clone_mirror_prob: float = 0.0
-    """Each demonstration the clone and the DAgger refits fit is shown left-right mirrored
-    (``envs.symmetry``) with this probability (0: never)."""
     mirror_weight: float = 0.0
     """Weight of the left-right symmetry fit in ``TeacherAnchor`` (``envs.symmetry``): the
     leg residuals towards their mirror-average (0: off)."""
@@ -265,8 +262,6 @@ def validate(cfg: RLConfig) -> EnvConfig:
         raise ValueError("--teacher-anchor-epochs must be >= 0")
     if cfg.mirror_weight < 0.0:
         raise ValueError("--mirror-weight must be >= 0")
-    if not 0.0 <= cfg.clone_mirror_prob <= 1.0:
-        raise ValueError("--clone-mirror-prob must be in [0, 1]")
     if cfg.dagger_rounds < 0:
         raise ValueError("--dagger-rounds must be >= 0")
     from pidog_gaits.envs.vec import VEC_KINDS
@@ -392,7 +387,6 @@ def train(cfg: RLConfig) -> dict:
             record["warm_start"] = warm_start_steering(
                 model.policy, env_cfg, cfg.warm_start_steps, cfg.envs, cfg.seed + 7919,
                 epochs=cfg.warm_start_epochs, vec_kind=vec_kind, dagger_rounds=cfg.dagger_rounds,
-                mirror_prob=cfg.clone_mirror_prob,
             )  # fmt: skip
     model.pidog_env_config = env_cfg.as_dict()  # saved inside every zip (SB3 keeps attributes)
     if "warm_start" in record:  # the student before PPO: what PPO adds is measurable
@@ -510,10 +504,6 @@ def cli(
         help="After a warm start: passes of the teacher's labels on each PPO rollout "
         "fitted into the actor's steer after each update (0: off).",
     ),
-    clone_mirror_prob: float = typer.Option(
-        RLConfig.clone_mirror_prob,
-        help="Chance that the clone shows a demonstration left-right mirrored.",
-    ),
     mirror_weight: float = typer.Option(
         RLConfig.mirror_weight,
         help="Weight of the left-right symmetry fit of the leg residuals (0: off).",
@@ -570,7 +560,6 @@ def cli(
         critic_warmup_steps=critic_warmup_steps,
         dagger_rounds=dagger_rounds,
         teacher_anchor_epochs=teacher_anchor_epochs,
-        clone_mirror_prob=clone_mirror_prob,
         mirror_weight=mirror_weight,
         use_sde=use_sde,
         sde_sample_freq=sde_sample_freq,

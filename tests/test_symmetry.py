@@ -145,6 +145,22 @@ def test_the_anchors_mirror_fit_makes_a_lopsided_actor_symmetric():
     assert after < 0.3 * before
     steer_labels = anchor.last_batch[1]
     assert len(steer_labels) == 128  # the mirrored copies join inside the fit, not the record
+    # The mirrored states get no steer label: the teacher breaks ties to the left.
+    both, labels, residuals = anchor._with_mirror(*anchor.last_batch)
+    assert len(labels) == 256 and np.isnan(labels[128:]).all()
+    np.testing.assert_array_equal(labels[:128], steer_labels)
+    assert residuals.shape == (256, specs.NUM_LEG_JOINTS)
+
+
+def test_the_teacher_breaks_a_tie_to_the_left_so_its_steer_is_not_mirrored():
+    from pidog_gaits.envs.reflex import SECTOR_WEIGHTS, steer_from_scan
+
+    centred = np.zeros(len(SECTOR_WEIGHTS))
+    centred[[3, 4]] = 0.9  # a box dead ahead fills the two middle sectors alike
+    assert steer_from_scan(centred) > 0.5 and steer_from_scan(centred[::-1]) > 0.5
+    off_left = np.zeros(len(SECTOR_WEIGHTS))
+    off_left[1] = 0.9  # off the centre the teacher is symmetric
+    assert steer_from_scan(off_left) == -steer_from_scan(off_left[::-1])
 
 
 def test_a_clone_shown_mirror_images_steers_away_from_boxes_on_both_sides():

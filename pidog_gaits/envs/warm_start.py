@@ -161,7 +161,10 @@ def clone_into_policy(
     to the teacher's depth scan (``_SeeHead``), on colour-shuffled images
     (``augment_colours``, unless ``shuffle_colours`` is off), each sample seen as its
     left-right mirror image with probability ``mirror_prob`` (``fit_actor_mean``); returns
-    the mean loss of each epoch."""
+    the mean loss of each epoch. Stage 3 leaves ``mirror_prob`` at 0: the teacher is not
+    symmetric (it breaks ties to the left, ``TeacherAnchor._with_mirror``), and mirrored
+    demonstrations cost the clone most of what its camera alone had learned
+    (``benchmarks/clone_generalization.py``, ``+mirror``)."""
     device = policy.device
     generator = torch.Generator().manual_seed(seed)
     see = _SeeHead(policy, scans.shape[1], seed) if scans is not None else None
@@ -269,20 +272,17 @@ def warm_start_steering(
     vec_kind: str = "dummy",
     dagger_rounds: int = 0,
     dagger_steps: int | None = None,
-    mirror_prob: float = 0.0,
 ) -> dict:
     """Record ``steps`` teacher demonstrations and clone them into ``policy``, then run
     ``dagger_rounds`` rounds of ``dagger_steps`` (default ``steps // 2``) student-driven,
-    teacher-labelled steps, each refitting on all the data so far (each fit shows a
-    sample mirrored with ``mirror_prob``, ``clone_into_policy``); figures."""
+    teacher-labelled steps, each refitting on all the data so far; figures."""
     t0 = time.perf_counter()
     observations, actions, scans = record_demonstrations(
         env_config, steps, envs, seed, vec_kind=vec_kind
     )
     t1 = time.perf_counter()
     history = clone_into_policy(
-        policy, observations, actions, epochs=epochs, seed=seed, scans=scans,
-        mirror_prob=mirror_prob,
+        policy, observations, actions, epochs=epochs, seed=seed, scans=scans
     )  # fmt: skip
     t2 = time.perf_counter()
     dagger_losses = []
@@ -296,7 +296,7 @@ def warm_start_steering(
         scans = np.concatenate([scans, more_scans])
         rounds = clone_into_policy(
             policy, observations, actions, epochs=max(epochs // 2, 1), seed=seed + 1 + r,
-            scans=scans, mirror_prob=mirror_prob,
+            scans=scans,
         )  # fmt: skip
         dagger_losses.append(rounds[-1])
     t3 = time.perf_counter()
@@ -339,12 +339,13 @@ class TeacherAnchor(BaseCallback):
     teacher: the 12 residuals, where PPO earns its keep (a gait that survives weak servos
     and pushes), are PPO's. Runs only while the actor trains (not during ``CriticWarmup``).
 
-    With ``mirror_weight`` > 0 the fit also holds the actor left-right symmetric
-    (``envs.symmetry``): each labelled state joins its mirror image, the steer label
-    mirrored with it, and the leg residuals are fitted (at this weight) towards the
-    mirror-average of the actor's own means, ``(mean(o) + mirror(mean(mirror(o)))) / 2``,
-    so a residual that leans one way, which PPO alone kept (one seed in three walked off
-    its heading), is pulled back while what PPO learned symmetric stays.
+    With ``mirror_weight`` > 0 the fit also holds the actor's gait left-right symmetric
+    (``envs.symmetry``): each labelled state joins its mirror image and the leg residuals
+    are fitted (at this weight) towards the mirror-average of the actor's own means,
+    ``(mean(o) + mirror(mean(mirror(o)))) / 2``, so a residual that leans one way is
+    pulled back while what PPO learned symmetric stays. The steer keeps the teacher's
+    labels on the states it saw only (``_with_mirror``: the teacher breaks ties to the
+    left).
     """
 
     def __init__(
@@ -416,11 +417,13 @@ class TeacherAnchor(BaseCallback):
 
         def loss_of(mean: torch.Tensor, idx: torch.Tensor, _mirrored) -> torch.Tensor:
             idx = idx.to(policy.device)
-            loss = ((mean[:, steer] - labels[idx]) ** 2).mean()
-            if targets is not None:
-                residual = ((mean[:, :legs] - targets[idx]) ** 2).mean()
-                loss = loss + self.mirror_weight * residual
-            return loss
+            label = labels[idx]
+            if targets is None:
+                return ((mean[:, steer] - label) ** 2).mean()
+            known = ~torch.isnan(label)  # the mirrored states have no teacher label
+            steer_loss = ((mean[known, steer] - label[known]) ** 2).sum() / len(idx)
+            residual = ((mean[:, :legs] - targets[idx]) ** 2).mean()
+            return steer_loss + self.mirror_weight * residual
 
         history = fit_actor_mean(policy, observations, len(labels), loss_of, self._optimizer,
                                  self.epochs, self.batch_size, self.generator)  # fmt: skip
@@ -431,9 +434,16 @@ class TeacherAnchor(BaseCallback):
     def _with_mirror(
         self, observations: dict[str, np.ndarray], steer_labels: np.ndarray
     ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-        """The batch and its mirror image: observations, steer labels (the teacher's, and
-        their negatives for the mirrored states) and leg-residual targets (the actor's
-        mirror-averaged means, fixed for this fit)."""
+        """The batch and its mirror image: observations, steer labels (the teacher's; NaN,
+        none, for the mirrored states) and leg-residual targets (the actor's
+        mirror-averaged means, fixed for this fit).
+
+        The steer is not mirrored: the teacher is not symmetric. A box dead ahead fills
+        its two middle sectors alike and it goes left (``reflex.SECTOR_WEIGHTS``), so its
+        mirror image also asks for left, not for the negated label; negated, the two
+        labels of a centred box cancel and teach the student to walk into it (the clone
+        shown mirror images half the time: held-out steer correlation with the camera
+        alone 0.16 against 0.51, ``benchmarks/clone_generalization.py``)."""
         mirrored = mirror_observation(observations)
         means = actor_means(self.model.policy, observations, self.batch_size)
         mirrored_means = actor_means(self.model.policy, mirrored, self.batch_size)
@@ -442,7 +452,7 @@ class TeacherAnchor(BaseCallback):
         residuals = np.concatenate([symmetric, mirror_action(symmetric)])
         self.last_asymmetry = float(np.abs(means - symmetric)[:, : specs.NUM_LEG_JOINTS].mean())
         self.logger.record("teacher_anchor/leg_asymmetry", self.last_asymmetry)
-        labels = np.concatenate([steer_labels, -steer_labels])
+        labels = np.concatenate([steer_labels, np.full_like(steer_labels, np.nan)])
         return both, labels, residuals[:, : specs.NUM_LEG_JOINTS]
 
 
