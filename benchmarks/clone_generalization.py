@@ -35,7 +35,11 @@ from tqdm import tqdm  # noqa: E402
 from pidog_gaits.envs import features  # noqa: E402
 from pidog_gaits.envs.asymmetric import PiDogActorCriticPolicy  # noqa: E402
 from pidog_gaits.envs.pidog_env import observation_space  # noqa: E402
-from pidog_gaits.envs.warm_start import clone_into_policy, record_demonstrations  # noqa: E402
+from pidog_gaits.envs.warm_start import (  # noqa: E402
+    actor_means,
+    clone_into_policy,
+    record_demonstrations,
+)
 from pidog_gaits.results import emit  # noqa: E402
 from pidog_gaits.robot import specs  # noqa: E402
 from pidog_gaits.train_rl_vision import RLConfig, validate  # noqa: E402
@@ -69,16 +73,7 @@ def _actor(env_cfg, net: list[int], layers, seed: int) -> PiDogActorCriticPolicy
 
 
 def _steer(policy, observations: dict[str, np.ndarray]) -> np.ndarray:
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(observations["imu"]), 1000):
-            batch = {
-                k: torch.as_tensor(v[start : start + 1000])
-                for k, v in observations.items()
-                if k != "privileged"
-            }
-            out.append(policy.get_distribution(batch).distribution.mean[:, specs.NUM_JOINTS])
-    return torch.cat(out).numpy()
+    return actor_means(policy, observations, 1000)[:, specs.NUM_JOINTS]
 
 
 def _blind(observations: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -283,7 +283,7 @@ def warm_start_steering(
     t1 = time.perf_counter()
     history = clone_into_policy(
         policy, observations, actions, epochs=epochs, seed=seed, scans=scans
-    )  # fmt: skip
+    )
     t2 = time.perf_counter()
     dagger_losses = []
     for r in range(dagger_rounds):
