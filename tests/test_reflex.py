@@ -10,6 +10,7 @@ from pidog_gaits.envs.config import EnvConfig
 from pidog_gaits.envs.features import DepthScan
 from pidog_gaits.envs.pidog_env import PiDogEnv
 from pidog_gaits.envs.reflex import (
+    STEER_LABEL_LIMIT,
     avoidance_steer,
     scan_nearness,
     teacher_from_depth,
@@ -61,6 +62,22 @@ def test_reflex_action_is_zero_residuals_plus_steer():
     action, _ = teacher_from_depth(obs["image"], specs.NUM_JOINTS + 1)
     assert action.shape == (specs.NUM_JOINTS + 1,)
     assert not action[: specs.NUM_JOINTS].any() and action[specs.NUM_JOINTS] < 0
+
+
+def test_a_sure_teacher_labels_beyond_the_steer_it_executes():
+    # A box dead ahead and near: the label goes past 1 (a student that shrinks it by half
+    # still turns fully); the teacher that drives, and the env, turn at most 1.
+    obs = _obs_with_box(0.0, ahead_m=0.5)
+    label, _ = teacher_from_depth(obs["image"], specs.NUM_JOINTS + 1, correction_radps=-0.3)
+    assert 1.5 < label[specs.NUM_JOINTS] <= STEER_LABEL_LIMIT  # the correction is ignored
+    assert avoidance_steer(obs["image"][1]) == 1.0
+    env = PiDogEnv(_config(num_obstacles=1))
+    env.reset(seed=0, options={"yaw_rad": 0.4, "obstacles": [(0.5, 0.0, 0.05, 0.08)]})
+    executed, (view, _) = env.teacher_action(), env.teacher_view()
+    env.close()
+    assert executed[specs.NUM_JOINTS] == 1.0 and view[specs.NUM_JOINTS] > 1.5
+    # Where the raw steer is within 1, the label is what the teacher executes.
+    assert teacher_steer(-0.5, 0.0) == -0.5 and teacher_steer(-2.0, 0.5) == -2.0
 
 
 def test_teacher_turns_back_to_the_heading_where_no_box_is_near():

@@ -405,11 +405,13 @@ class PiDogEnv(gym.Env):
         correction where the reflex leaves room. Privileged (PiDog has no depth camera):
         it labels the demonstrations the actor is cloned from (``envs.warm_start``), so
         the actor learns to act on what it sees (teacher-student distillation)."""
-        return self.teacher_view()[0]
+        return np.clip(self.teacher_view()[0], -1.0, 1.0)
 
     def teacher_view(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(teacher_action(), the depth scan it acted on)``: the scan's sectors (nearness
-        of the closest box, left to right) label what the student's camera should see."""
+        """``(teacher's label, the depth scan it acted on)``: the label is
+        ``teacher_action()`` with the steer unclipped where the reflex is sure
+        (``reflex.STEER_LABEL_LIMIT``); the scan's sectors (nearness of the closest box,
+        left to right) label what the student's camera should see."""
         depth = self.sensors.depth_observation(*TEACHER_DEPTH_PX)
         correction = float(self._command_obs[2])
         return reflex.teacher_from_depth(depth, self.config.action_dim(), correction)

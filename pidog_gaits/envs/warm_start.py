@@ -76,7 +76,7 @@ def record_demonstrations(
             if student is not None:
                 executed, _ = student.predict(obs, deterministic=True)
             else:
-                executed = target.copy()
+                executed = np.clip(target, -1.0, 1.0)  # the label may go beyond 1
                 executed[:, specs.NUM_JOINTS] += rng.normal(0.0, steer_noise, envs)
             obs, _, _, _ = venv.step(np.clip(executed, -1.0, 1.0))
     finally:
