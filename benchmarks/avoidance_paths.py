@@ -27,12 +27,11 @@ from pidog_gaits.results import emit  # noqa: E402
 def run_paths(model: Path, episodes: int, seed: int, zero_residual: bool) -> list[dict]:
     """Per episode: the body path and the boxes (start frame, m), and whether it fell."""
     from pidog_gaits.envs.pidog_env import PiDogEnv
-    from pidog_gaits.evaluate import EvalConfig, prepare, resolve_command
+    from pidog_gaits.evaluate import EvalConfig, prepare, reset_options, resolve_command
 
     cfg = EvalConfig(model=str(model), episodes=episodes, seed=seed, zero_residual=zero_residual)
     predict, env_cfg = prepare(cfg)
-    command, _ = resolve_command(None, env_cfg.commands)  # the evaluation's: the full trot
-    options = {"command": (float(command[0]), float(command[1]))}
+    options = reset_options(resolve_command(None, env_cfg.commands)[0])  # the full trot
     env = PiDogEnv(env_cfg)
     out = []
     try:

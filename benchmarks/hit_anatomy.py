@@ -46,20 +46,15 @@ BEFORE_HIT_STEPS = 40
 """Steps (0.8 s at 50 Hz) before a hit over which the steers are averaged."""
 
 
-def run_mode(model: Path, mode: str, episodes: int, seed: int, overrides: list[str]) -> dict:
+def run_mode(predict, env_cfg, mode: str, episodes: int, seed: int) -> dict:
     """Boxes hit, falls and mean speed of ``episodes`` episodes in ``mode``, and one row
-    per box hit in the ``policy`` mode's sense (body-frame position, mean steers)."""
+    per box hit (body-frame position, mean steers before it)."""
     from pidog_gaits.envs.pidog_env import PiDogEnv
-    from pidog_gaits.evaluate import EvalConfig, prepare, resolve_command
+    from pidog_gaits.evaluate import reset_options, resolve_command
     from pidog_gaits.robot import specs
 
     legs_from_policy, steer_from_policy = MODES[mode]
-    cfg = EvalConfig(model=str(model), episodes=episodes, seed=seed, overrides=overrides)
-    predict, env_cfg = prepare(cfg)
-    if not env_cfg.steering:
-        raise typer.BadParameter(f"{model}: not a steering policy; nothing to split")
-    command, _ = resolve_command(None, env_cfg.commands)  # the evaluation's: the full trot
-    options = {"command": (float(command[0]), float(command[1]))}
+    options = reset_options(resolve_command(None, env_cfg.commands)[0])  # the full trot
     env = PiDogEnv(env_cfg)
     n = specs.NUM_JOINTS
     hits, falls, speeds, rows = 0, 0, [], []
@@ -104,11 +99,16 @@ def main(
 ) -> None:
     from tqdm import tqdm
 
+    from pidog_gaits.evaluate import EvalConfig, prepare
+
     if episodes < 1:
         raise typer.BadParameter("--episodes must be >= 1")
+    predict, env_cfg = prepare(EvalConfig(model=str(model), episodes=episodes, overrides=setting))
+    if not env_cfg.steering:
+        raise typer.BadParameter(f"{model}: not a steering policy; nothing to split")
     figures: dict = {"model": str(model), "episodes": episodes, "seed": seed, "set": setting}
     for mode in tqdm(MODES, desc="modes", unit="mode"):
-        figures[mode] = run_mode(model, mode, episodes, seed, setting)
+        figures[mode] = run_mode(predict, env_cfg, mode, episodes, seed)
     if json_out == "-":
         emit(figures, "-")
         return

@@ -182,6 +182,12 @@ def resolve_command(
     return command, (notes[0] if notes else None)
 
 
+def reset_options(command: np.ndarray) -> dict:
+    """``PiDogEnv.reset`` options that hold ``command`` (from ``resolve_command``) all
+    episode: what every evaluation episode, and the benchmarks that replay them, run."""
+    return {"command": (float(command[0]), float(command[1]))}
+
+
 def _progress(cfg: EvalConfig, total: int, desc: str):
     from tqdm import tqdm
 
@@ -206,7 +212,7 @@ def run_episodes(
     env = PiDogEnv(env_cfg)
     recorder = None
     rows = []
-    options = {"command": (float(command[0]), float(command[1]))}
+    options = reset_options(command)
     try:
         for i in range(cfg.episodes):
             obs, _ = env.reset(seed=cfg.seed + i, options=options)

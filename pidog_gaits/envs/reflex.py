@@ -79,9 +79,9 @@ def teacher_steer(avoid: float, correction_radps: float) -> float:
     An ``avoid`` beyond 1 (``STEER_LABEL_LIMIT``) is a label, kept as it is; the env
     clips the steer it executes to [-1, 1].
     """
-    hold = min(1.0, max(-1.0, HEADING_STEER_PER_RADPS * correction_radps))
     if abs(avoid) >= 1.0:
         return float(avoid)
+    hold = min(1.0, max(-1.0, HEADING_STEER_PER_RADPS * correction_radps))
     return float(min(1.0, max(-1.0, avoid + (1.0 - abs(avoid)) * hold)))
 
 
