@@ -153,9 +153,15 @@ class RLConfig:
     """After a warm start, the teacher keeps labelling PPO's rollouts and after each update
     the actor's steer is fitted towards its labels for this many passes
     (``warm_start.TeacherAnchor``: online DAgger on the steer; 0: off)."""
-    mirror_weight: float = 0.0
+    mirror_weight: float = 1.0
     """Weight of the left-right symmetry fit in ``TeacherAnchor`` (``envs.symmetry``): the
-    leg residuals towards their mirror-average (0: off)."""
+    leg residuals towards their mirror-average (0: off). Without it PPO's residuals lean
+    one way: one seed stalled its left turns (yaw-rate error 0.083 at 0.2,0.15, 0.014 at
+    0.2,-0.15; 0.008 with its residuals zeroed), another walked off its heading once the
+    prior held none (0.24 m per m). With it, three seeds turned within 0.012-0.019 rad/s
+    both ways and drifted 0.028-0.056 m per m (``benchmarks/results/stage3_mirror_hold.json``).
+    It keeps the residuals symmetric, not small: a symmetric stall of the turn is still
+    possible (seed 2 with the prior's old heading hold: 0.076 rad/s)."""
     use_sde: bool = False
     """Generalized state-dependent exploration: noise held for ``sde_sample_freq`` steps."""
     sde_sample_freq: int = 8

@@ -10,7 +10,9 @@ from _deploy_models import one_torch_thread, ppo_policy, save, untrained_imitati
 from pidog_gaits.envs.config import EnvConfig
 from pidog_gaits.envs.pidog_env import PiDogEnv
 from pidog_gaits.envs.prior import PriorSequence, make_controller_factory
+from pidog_gaits.envs.reflex import HEADING_STEER_PER_RADPS, teacher_steer
 from pidog_gaits.gaits import steering
+from pidog_gaits.gaits.command import CommandFollower
 from pidog_gaits.gaits.library import GAITS
 from pidog_gaits.gaits.steering import HEADING_MAX_YAW_RADPS
 from pidog_gaits.robot import specs
@@ -59,15 +61,25 @@ def _yaw_after(steer: float, seconds: float = 5.0) -> tuple[float, float]:
 
 @pytest.mark.parametrize("steer", [1.0, -1.0])
 def test_steer_turns_the_trot_and_the_heading_hold_points_back(steer):
-    straight, _ = _yaw_after(0.0)
     yaw, command_yaw = _yaw_after(steer)
-    # Nominal physics: unsteered, the prior's heading hold keeps the trot straight. Full
-    # steer against that hold (it takes ~0.3 of the turn) still turns ~0.13 rad/s.
-    assert abs(straight) < 0.1  # 0.06 rad in 5 s on the fast preset
+    # Nominal physics: full steer turns the trot ~0.15 rad/s; the prior holds no heading of
+    # its own (PRIOR_HEADING_MAX_RADPS 0), so nothing turns back against the steer.
     assert np.sign(yaw) == steer and abs(yaw) > 0.5
     # The command now asks to turn back towards the start heading, proportionally.
     limit = HEADING_MAX_YAW_RADPS
     assert command_yaw == pytest.approx(min(limit, max(-limit, -yaw)), abs=1e-6)
+
+
+def test_the_prior_leaves_the_heading_hold_to_the_steer():
+    """In a detour the prior must not turn back while the steer turns away: its turn is the
+    user's yaw rate alone, whatever the heading hold asks (``PRIOR_HEADING_MAX_RADPS``)."""
+    for user_yaw in (0.0, 0.1):
+        plain, held = CommandFollower(specs.CONTROL_DT_S), CommandFollower(specs.CONTROL_DT_S)
+        for _ in range(50):
+            assert plain.step(0.3, user_yaw) == held.step(0.3, user_yaw, -0.4)
+    # The teacher holds the heading instead, in proportion to the asked correction.
+    assert teacher_steer(0.0, 0.1) == pytest.approx(min(1.0, 0.1 * HEADING_STEER_PER_RADPS))
+    assert teacher_steer(0.0, -0.1) < teacher_steer(0.0, -0.05) < 0.0
 
 
 def test_without_steering_the_action_has_12_values():

@@ -55,6 +55,7 @@ def test_training_writes_every_artifact(trained):
     record = json.loads((out / "rl_config.json").read_text())
     assert record["env"]["quality"] == "fast"
     assert record["env"]["reward_weights"]["collision"] < 0  # the profile's weights
+    assert record["rl"]["mirror_weight"] > 0  # the default run keeps its gait symmetric
     assert "steps/s" in (out / "rl_training.log").read_text()
 
 

@@ -89,10 +89,14 @@ STILL_RADPS = 0.01
 """A command within these of zero means stand still: the prior is the stand."""
 SLEW_S = 0.6
 """Time (s) the amplitude takes from 0 to 1: the stand-to-gait ramp of every rollout."""
-PRIOR_HEADING_MAX_RADPS = 0.05
-"""Largest heading-hold correction (rad/s) the prior's turn follows by itself: enough for a
-slow drift; the rest of the correction is the policy's to make, so the prior never takes
-more than ~a third of the steer's authority when the policy detours round a box."""
+PRIOR_HEADING_MAX_RADPS = 0.0
+"""Largest heading-hold correction (rad/s) the prior's turn follows by itself: none. The
+policy's steer holds the heading alone (its teacher turns back, ``reflex.teacher_steer``),
+so in a detour the prior never turns back towards the goal while the steer turns away.
+At 0.05 it took about a third of the steer's authority there, and three seeds hit 2, 6
+and 10 boxes in 60 episodes each; at 0 (with the left-right symmetric gait,
+``train_rl_vision.RLConfig.mirror_weight``) they hit 2, 2 and 1, and turned at 0.2,0.15
+within 0.019 rad/s (``benchmarks/results/stage3_mirror_hold.json``, runs ``h0mir_*``)."""
 
 
 def amplitude_for(speed_mps: float, yaw_radps: float = 0.0) -> float:
