@@ -61,9 +61,13 @@ def _yaw_after(steer: float, seconds: float = 5.0) -> tuple[float, float]:
 
 @pytest.mark.parametrize("steer", [1.0, -1.0])
 def test_steer_turns_the_trot_and_the_heading_hold_points_back(steer):
+    straight, straight_back = _yaw_after(0.0)
     yaw, command_yaw = _yaw_after(steer)
-    # Nominal physics: full steer turns the trot ~0.15 rad/s; the prior holds no heading of
-    # its own (PRIOR_HEADING_MAX_RADPS 0), so nothing turns back against the steer.
+    # Nominal physics: unsteered, the expert trot wanders 0.14 rad in 5 s (fast preset) and
+    # the command asks to turn that back; the prior holds no heading of its own
+    # (PRIOR_HEADING_MAX_RADPS 0), so that is the policy's steer to do.
+    assert abs(straight) < 0.2 and straight_back == pytest.approx(-straight, abs=1e-6)
+    # Full steer turns the trot ~0.15 rad/s, and nothing turns back against it.
     assert np.sign(yaw) == steer and abs(yaw) > 0.5
     # The command now asks to turn back towards the start heading, proportionally.
     limit = HEADING_MAX_YAW_RADPS

@@ -34,8 +34,9 @@ GAIN = 2.0
 HEADING_STEER_PER_RADPS = 4.0
 """The teacher's heading hold: steer per rad/s of the observed heading-hold correction
 (``PiDogEnv`` command part 3). A steer of 1 turns the trot at ~0.15 rad/s at 0.3 m/s
-(``gaits.command.YAW_RATE_RADPS``), so 4 turns back at about half the asked correction
-on top of the prior's own share; 0.05 rad (3 deg) off course already steers 0.2."""
+(``gaits.command.YAW_RATE_RADPS``), so 4 turns back at about half the asked correction;
+the prior holds no heading of its own (``gaits.command.PRIOR_HEADING_MAX_RADPS``), so this
+is all the hold there is. 0.05 rad (3 deg) off course already steers 0.2."""
 
 
 STEER_LABEL_LIMIT = 2.0
