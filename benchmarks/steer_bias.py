@@ -91,7 +91,10 @@ def main(
     if episodes < 1:
         raise typer.BadParameter("--episodes must be >= 1")
     config = EvalConfig(model=str(model), episodes=episodes, obstacles=0)
-    predict, env_cfg = prepare(config)
+    try:
+        predict, env_cfg = prepare(config)
+    except (FileNotFoundError, ValueError) as err:
+        raise typer.BadParameter(str(err)) from None
     if not env_cfg.steering:
         raise typer.BadParameter(f"{model}: not a steering policy; it has no steer to lean")
     rows = run_rooms(predict, env_cfg, episodes, seed)
