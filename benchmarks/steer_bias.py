@@ -37,10 +37,9 @@ def run_rooms(predict, env_cfg, episodes: int, seed: int) -> list[dict]:
     its mean executed steer, and the episode's sideways and forward metres."""
     from pidog_gaits.envs.pidog_env import PiDogEnv
     from pidog_gaits.evaluate import reset_options
-    from pidog_gaits.robot import specs
+    from pidog_gaits.gaits.steering import STEER_INDEX
 
     env = PiDogEnv(env_cfg)
-    steer = specs.NUM_JOINTS
     rows = []
     try:
         for i in range(episodes):
@@ -50,32 +49,34 @@ def run_rooms(predict, env_cfg, episodes: int, seed: int) -> list[dict]:
                 action = predict(obs)
                 blind = {k: np.array(v, copy=True) for k, v in obs.items()}
                 blind["command"][2] = 0.0  # nothing to correct
-                bias.append(float(predict(blind)[steer]))
-                executed.append(float(np.clip(action[steer], -1.0, 1.0)))
+                bias.append(float(predict(blind)[STEER_INDEX]))
+                executed.append(float(np.clip(action[STEER_INDEX], -1.0, 1.0)))
                 obs, _, terminated, truncated, info = env.step(action)
                 if terminated or truncated:
                     break
             m = info["episode_metrics"]
             rows.append({"episode": i, "steer_bias": float(np.mean(bias)),
                          "steer_executed": float(np.mean(executed)),
-                         "lateral_m": float(m["lateral_m"]), "distance_m": float(m["distance_m"]),
-                         "fell": bool(m["fell"])})  # fmt: skip
+                         **{k: m[k] for k in ("lateral_m", "distance_m", "fell", "command_mps",
+                                              "command_yaw_radps")}})  # fmt: skip
     finally:
         env.close()
     return rows
 
 
 def summarize(rows: list[dict]) -> dict:
-    """Spread of the bias over the rooms, the drift, and how far the one explains the other."""
+    """Spread of the bias over the rooms, the drift (``evaluate.lateral_drift_per_m``, as
+    ``test_rl_model.py`` reports it), and how far the one explains the other."""
+    from pidog_gaits.evaluate import lateral_drift_per_m
+
     bias = np.array([r["steer_bias"] for r in rows])
     lateral = np.array([r["lateral_m"] for r in rows])
-    walked = float(np.sum(np.abs([r["distance_m"] for r in rows])))
     corr = float(np.corrcoef(bias, lateral)[0, 1]) if len(rows) > 2 and bias.std() > 0 else None
     return {
         "steer_bias_mean": float(bias.mean()),
         "steer_bias_std": float(bias.std()),
         "steer_bias_abs_max": float(np.abs(bias).max()),
-        "lateral_drift_per_m": float(np.abs(lateral).sum() / walked) if walked > 0 else None,
+        "lateral_drift_per_m": lateral_drift_per_m(rows),
         "bias_lateral_correlation": corr,
     }
 
