@@ -162,6 +162,10 @@ class RLConfig:
     both ways and drifted 0.028-0.056 m per m (``benchmarks/results/stage3_mirror_hold.json``).
     It keeps the residuals symmetric, not small: a symmetric stall of the turn is still
     possible (seed 2 with the prior's old heading hold: 0.076 rad/s)."""
+    image_norm: bool = False
+    """The colour image standardized per image and channel before the CNN
+    (``PiDogFeatures``'s ``image_norm``): the room's colours and light cannot bias the
+    steer."""
     use_sde: bool = False
     """Generalized state-dependent exploration: noise held for ``sde_sample_freq`` steps."""
     sde_sample_freq: int = 8
@@ -380,6 +384,7 @@ def train(cfg: RLConfig) -> dict:
                 "net_arch": {"pi": list(cfg.net_arch), "vf": list(cfg.net_arch)},
                 "log_std_init": cfg.log_std_init,
                 "critic": cfg.critic,
+                "features_extractor_kwargs": {"image_norm": cfg.image_norm},
             },
             tensorboard_log=str(out / "tensorboard"),
             seed=cfg.seed,
@@ -514,6 +519,10 @@ def cli(
         RLConfig.mirror_weight,
         help="Weight of the left-right symmetry fit of the leg residuals (0: off).",
     ),
+    image_norm: bool = typer.Option(
+        RLConfig.image_norm,
+        help="Standardize the colour image per image and channel before the CNN.",
+    ),
     use_sde: bool = typer.Option(False, help="State-dependent exploration (gSDE)."),
     sde_sample_freq: int = typer.Option(8, help="Steps between gSDE noise draws."),
     target_kl: float | None = typer.Option(None, help="Early-stop an update past this KL."),
@@ -567,6 +576,7 @@ def cli(
         dagger_rounds=dagger_rounds,
         teacher_anchor_epochs=teacher_anchor_epochs,
         mirror_weight=mirror_weight,
+        image_norm=image_norm,
         use_sde=use_sde,
         sde_sample_freq=sde_sample_freq,
         target_kl=target_kl,

@@ -80,7 +80,9 @@ def untrained_imitation(arch: str, seed: int = 0, output_gain: float = 20.0):
     return model.eval()
 
 
-def ppo_policy(env_config, seed: int = 0, action_gain: float = 300.0, net=(32, 32)):
+def ppo_policy(
+    env_config, seed: int = 0, action_gain: float = 300.0, net=(32, 32), image_norm: bool = False
+):
     """A PPO actor-critic for ``env_config`` with random weights.
 
     ``action_gain`` scales the action layer so many actions reach the [-1, 1] clip (the
@@ -99,6 +101,7 @@ def ppo_policy(env_config, seed: int = 0, action_gain: float = 300.0, net=(32, 3
         lr_schedule=lambda _: 0.0,
         net_arch={"pi": list(net), "vf": list(net)},
         log_std_init=-1.0,
+        features_extractor_kwargs={"image_norm": image_norm},
     )
     with torch.no_grad():
         for p in policy.action_net.parameters():

@@ -10,7 +10,9 @@ from pidog_gaits.envs.config import EnvConfig
 from pidog_gaits.envs.pidog_env import PiDogEnv, observation_space
 
 
-def _policy(config: EnvConfig, critic: str = "privileged") -> PiDogActorCriticPolicy:
+def _policy(
+    config: EnvConfig, critic: str = "privileged", image_norm: bool = False
+) -> PiDogActorCriticPolicy:
     torch.manual_seed(0)
     return PiDogActorCriticPolicy(
         observation_space(config),
@@ -18,6 +20,7 @@ def _policy(config: EnvConfig, critic: str = "privileged") -> PiDogActorCriticPo
         lr_schedule=lambda _: 1e-3,
         net_arch={"pi": [32], "vf": [32]},
         critic=critic,
+        features_extractor_kwargs={"image_norm": image_norm},
     )
 
 
@@ -49,6 +52,34 @@ def test_actor_ignores_privileged_and_critic_reads_it(vision):
     assert set(policy.pi_features_extractor.keys) == set(obs) - {"image", "privileged"}
     assert "privileged" in policy.vf_features_extractor.keys
     assert policy.vf_features_extractor.cnn is None  # the critic knows the boxes: no camera
+
+
+def test_image_norm_hides_the_rooms_colour_cast():
+    """The same view under another room's tint: with ``image_norm`` the camera features
+    hardly move (a shift per channel is removed exactly, up to the uint8 rounding), without
+    it they follow the tint. (A gain is removed only in part: the variance floor
+    ``IMAGE_NORM_EPS`` keeps some of it.)"""
+    from stable_baselines3.common.preprocessing import preprocess_obs
+
+    config = EnvConfig(quality="fast", vision="rgb", image_width_px=32, image_height_px=24)
+    obs = _batch(config)
+    image = 40.0 + 0.6 * obs["image"].float()  # room left to tint without clipping
+    obs["image"] = image.round().to(torch.uint8)
+    image = obs["image"].float()
+    offset = torch.tensor([-30.0, 10.0, 25.0]).view(1, 3, 1, 1)
+    tinted_image = image + offset
+    assert tinted_image.min() >= 0 and tinted_image.max() <= 255  # no clipping
+    tinted = dict(obs, image=tinted_image.round().to(torch.uint8))
+    moved = {}
+    for image_norm in (False, True):
+        policy = _policy(config, image_norm=image_norm)
+        cnn = policy.pi_features_extractor.cnn
+        with torch.no_grad():
+            seen = cnn(preprocess_obs(obs, policy.observation_space)["image"])
+            seen_tinted = cnn(preprocess_obs(tinted, policy.observation_space)["image"])
+        moved[image_norm] = ((seen_tinted - seen).norm() / seen.norm()).item()
+    assert moved[False] > 0.05
+    assert moved[True] < 0.05 * moved[False]
 
 
 def test_symmetric_critic_sees_only_what_the_actor_sees():

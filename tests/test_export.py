@@ -69,20 +69,22 @@ def test_recurrent_state_is_carried_not_reset(models, tmp_path):
 
 
 PPO_CASES = [
-    ("imitation", "none", "simple_lstm"),
-    ("imitation", "depth", "mlp"),
-    ("expert", "rgb", None),
-    ("none", "none", None),
+    ("imitation", "none", "simple_lstm", False),
+    ("imitation", "depth", "mlp", False),
+    ("expert", "rgb", None, False),
+    ("expert", "rgb", None, True),
+    ("none", "none", None, False),
 ]
 
 
-@pytest.mark.parametrize(("prior", "vision", "prior_arch"), PPO_CASES)
-def test_ppo_onnx_matches_torch(prior, vision, prior_arch, models, tmp_path):
+@pytest.mark.parametrize(("prior", "vision", "prior_arch", "image_norm"), PPO_CASES)
+def test_ppo_onnx_matches_torch(prior, vision, prior_arch, image_norm, models, tmp_path):
     pretrained = str(models[prior_arch]) if prior_arch else None
     # A camera smaller than the default, as stage 3 may train with (--width/--height).
     config = EnvConfig(vision=vision, prior=prior, pretrained=pretrained,
                        image_width_px=32, image_height_px=24)  # fmt: skip
-    pth = save_ppo_pth(ppo_policy(config), config, tmp_path / "final_model.pth")
+    policy = ppo_policy(config, image_norm=image_norm)
+    pth = save_ppo_pth(policy, config, tmp_path / "final_model.pth")
     out = tmp_path / "final_model.onnx"
     info = export_onnx(pth, out)
     torch_policy, onnx_policy = load_policy(pth), load_policy(out)

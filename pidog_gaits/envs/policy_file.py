@@ -89,6 +89,7 @@ def policy_file_dict(policy: MultiInputActorCriticPolicy, env_config: EnvConfig)
                 "image_features": int(kwargs.get("image_features", 64)),
                 "channels": list(kwargs.get("channels", (8, 16, 16))),
                 "scan_sectors": int(kwargs.get("scan_sectors", 8)),
+                "image_norm": bool(kwargs.get("image_norm", False)),
             },
             "log_std_init": float(policy.log_std_init),
             "critic": critic,
@@ -156,6 +157,7 @@ def load_policy(path: str | Path) -> tuple[PiDogActorCriticPolicy, EnvConfig]:
             "image_features": kw["features"]["image_features"],
             "channels": tuple(kw["features"]["channels"]),
             "scan_sectors": int(kw["features"].get("scan_sectors", 8)),
+            "image_norm": bool(kw["features"].get("image_norm", False)),
         },
     )
     policy.load_state_dict(data["state_dict"])
