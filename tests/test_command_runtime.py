@@ -76,13 +76,14 @@ def test_command_schedule_steps_the_follower_like_the_env():
     trot = GAITS["trot_forward"]
     schedule = GaitSchedule.for_command([0.2, 0.1], DT, stand_targets())
     follower = CommandFollower(DT)
+    hold = steering.HeadingHold()
     error = 0.0
     gyro = 0.03
     for k in range(80):
         if k == 50:
             schedule.set_command([0.35, -0.05])
         user = (0.2, 0.1) if k < 50 else (0.35, -0.05)
-        correction = steering.heading_correction(error)
+        correction = hold.correction(error, DT)
         amp, turn = follower.step(*user, correction)
         ctx = schedule.context(stand_targets(), _reading(gyro))
         error += (user[1] - gyro) * DT
@@ -94,6 +95,7 @@ def test_command_schedule_steps_the_follower_like_the_env():
         assert ctx.command == pytest.approx([user[0], user[1] + correction], abs=1e-6)
         schedule.advance()
     assert 0.0 < amp < 1.0 and turn < 0.0  # the second command's slew and turn were seen
+    assert hold.integral_radps != 0.0  # the hold's integral part was in the correction
     with pytest.raises(ValueError):
         schedule.switch(GAITS["stand"], stand_targets())
 

@@ -14,7 +14,7 @@ from pidog_gaits.envs.reflex import HEADING_STEER_PER_RADPS, teacher_steer
 from pidog_gaits.gaits import steering
 from pidog_gaits.gaits.command import CommandFollower
 from pidog_gaits.gaits.library import GAITS
-from pidog_gaits.gaits.steering import HEADING_MAX_YAW_RADPS
+from pidog_gaits.gaits.steering import HEADING_MAX_YAW_RADPS, HeadingHold
 from pidog_gaits.robot import specs
 from pidog_gaits.runtime.base import GaitSchedule, stand_targets
 from pidog_gaits.runtime.ppo_policy import TorchPpoPolicy
@@ -48,7 +48,8 @@ def test_steered_prior_at_the_knots_is_the_turning_trot():
 
 def _yaw_after(steer: float, seconds: float = 5.0) -> tuple[float, float]:
     env = PiDogEnv(EnvConfig(quality="fast", vision="none", prior="expert", num_obstacles=0,
-                             randomization=RandomizationRanges(enabled=False)))  # fmt: skip
+                             randomization=RandomizationRanges(enabled=False),
+                             heading_integral_per_s2=0.0))  # fmt: skip
     assert env.action_space.shape == (13,)
     env.reset(seed=0, options={"yaw_rad": 0.7, "command": (0.44, 0.0)})
     action = np.zeros(13)
@@ -69,7 +70,8 @@ def test_steer_turns_the_trot_and_the_heading_hold_points_back(steer):
     assert abs(straight) < 0.2 and straight_back == pytest.approx(-straight, abs=1e-6)
     # Full steer turns the trot ~0.15 rad/s, and nothing turns back against it.
     assert np.sign(yaw) == steer and abs(yaw) > 0.5
-    # The command now asks to turn back towards the start heading, proportionally.
+    # The command now asks to turn back towards the start heading, proportionally (the
+    # hold's integral is off here: test_heading_hold_* below).
     limit = HEADING_MAX_YAW_RADPS
     assert command_yaw == pytest.approx(min(limit, max(-limit, -yaw)), abs=1e-6)
 
@@ -87,7 +89,8 @@ def test_the_prior_leaves_the_heading_hold_to_the_steer():
 
 
 def test_without_steering_the_action_has_12_values():
-    env = PiDogEnv(EnvConfig(quality="fast", vision="none", steering=False, num_obstacles=0))
+    env = PiDogEnv(EnvConfig(quality="fast", vision="none", steering=False, num_obstacles=0,
+                             heading_integral_per_s2=0.0))  # fmt: skip
     assert env.action_space.shape == (12,)
     env.reset(seed=0)
     for _ in range(100):
@@ -130,7 +133,9 @@ def test_robot_heading_hold_integrates_the_gyro_like_the_env_command():
     leaves the command asking for -0.2 rad/s, as the env's would."""
     from pidog_gaits.backends import Reading
 
-    schedule = GaitSchedule(GAITS["trot_forward"], specs.CONTROL_DT_S, stand_targets())
+    schedule = GaitSchedule(
+        GAITS["trot_forward"], specs.CONTROL_DT_S, stand_targets(), heading_integral_per_s2=0.0
+    )
     reading = Reading(
         imu=np.array([0, 0, 9.81, 0, 0, 0.2, 0, 0]), sonar_m=4.0,
         joint_pos_rad=stand_targets(), joint_vel_radps=np.zeros(12),
@@ -142,3 +147,58 @@ def test_robot_heading_hold_integrates_the_gyro_like_the_env_command():
     assert ctx.command[0] == pytest.approx(GAITS["trot_forward"].command_mps)
     assert ctx.command[1] == pytest.approx(-0.2, abs=1e-6)
     assert schedule.context(stand_targets(), None).command[1] == 0.0  # no sensors, no hold
+
+
+def _bias_loop(hold: HeadingHold, bias: float, seconds: float = 20.0) -> list[float]:
+    """Heading error (rad) of a robot whose steer follows the teacher's gain on the hold's
+    correction plus a constant ``bias``; a steer of 1 turns it ``STEER_YAW_RADPS``."""
+    steer_yaw_radps, dt = 0.16, specs.CONTROL_DT_S
+    error, errors = 0.0, []
+    for _ in range(round(seconds / dt)):
+        steer = HEADING_STEER_PER_RADPS * hold.correction(error, dt) + bias
+        error -= steer_yaw_radps * min(1.0, max(-1.0, steer)) * dt
+        errors.append(error)
+    return errors
+
+
+def test_heading_hold_integral_cancels_a_steer_bias():
+    """A policy that steers 0.2 on its own: the proportional hold leaves it bias / 4 rad
+    off its heading for good, the integral brings it back (and its sideways walk ends)."""
+    proportional = _bias_loop(HeadingHold(integral_per_s2=0.0), 0.2)
+    integral = _bias_loop(HeadingHold(), 0.2)
+    assert proportional[-1] == pytest.approx(-0.2 / HEADING_STEER_PER_RADPS, rel=0.02)
+    assert abs(integral[-1]) < 0.002
+    # The heading error summed over the walk (sideways metres per m/s walked): a fraction.
+    assert abs(sum(integral)) < 0.3 * abs(sum(proportional))
+
+
+def test_heading_hold_integral_does_not_wind_up_in_a_detour():
+    hold = HeadingHold()
+    for _ in range(200):  # 4 s at 0.4 rad off course (a detour): outside the band
+        hold.correction(0.4, specs.CONTROL_DT_S)
+    assert hold.integral_radps == 0.0
+    for _ in range(2000):  # 40 s just inside the band: clamped
+        hold.correction(hold.band_rad, specs.CONTROL_DT_S)
+    assert hold.integral_radps == pytest.approx(hold.integral_limit_radps)
+    assert hold.correction(10.0, specs.CONTROL_DT_S) == HEADING_MAX_YAW_RADPS
+    hold.reset()
+    assert hold.integral_radps == 0.0
+
+
+def test_robot_heading_hold_has_the_envs_integral():
+    """The robot's schedule and the env step the same ``HeadingHold``: for the same
+    heading error the command carries the same integral part."""
+    from pidog_gaits.backends import Reading
+
+    schedule = GaitSchedule(GAITS["trot_forward"], specs.CONTROL_DT_S, stand_targets())
+    reading = Reading(
+        imu=np.array([0, 0, 9.81, 0, 0, 0.05, 0, 0]), sonar_m=4.0,
+        joint_pos_rad=stand_targets(), joint_vel_radps=np.zeros(12),
+    )  # fmt: skip
+    hold, error = HeadingHold(), 0.0
+    for _ in range(100):
+        ctx = schedule.context(stand_targets(), reading)
+        assert ctx.heading_correction_radps == pytest.approx(hold.correction(error, 0.02))
+        error -= 0.05 * specs.CONTROL_DT_S
+        schedule.advance()
+    assert hold.integral_radps < -0.01  # the integral took part

@@ -15,7 +15,7 @@ import numpy as np
 from pidog_gaits.envs import rewards
 from pidog_gaits.envs.observations import JOINT_READINGS
 from pidog_gaits.gaits.command import CommandRanges
-from pidog_gaits.gaits.steering import HEADING_GAIN_PER_S
+from pidog_gaits.gaits.steering import HEADING_GAIN_PER_S, HEADING_INTEGRAL_PER_S2, HeadingHold
 from pidog_gaits.robot import specs
 from pidog_gaits.sim.camera import AppearanceRanges
 from pidog_gaits.sim.physics import get_preset
@@ -103,6 +103,14 @@ class EnvConfig:
     """Heading hold: the command's yaw rate is the gait's plus this gain times the heading
     error from the episode's goal heading (``gaits.steering.heading_correction``), so the
     policy sees which way is back on course after a detour (0: the gait's yaw rate)."""
+    heading_integral_per_s2: float = HEADING_INTEGRAL_PER_S2
+    """The heading hold's integral gain (``gaits.steering.HeadingHold``): what the policy
+    steers on its own is cancelled, not left as a standing heading error (0: proportional
+    only, as every policy trained before it; ``from_dict`` reads a missing key as 0)."""
+
+    def heading_hold(self) -> HeadingHold:
+        """A fresh heading hold with this config's gains."""
+        return HeadingHold(self.heading_gain_per_s, self.heading_integral_per_s2)
 
     def replace(self, **changes) -> EnvConfig:
         return dataclasses.replace(self, **changes)
@@ -143,6 +151,8 @@ class EnvConfig:
             raise ValueError("open_floor_prob must lie in [0, 1]")
         if self.heading_gain_per_s < 0:
             raise ValueError("heading_gain_per_s must be >= 0")
+        if self.heading_integral_per_s2 < 0:
+            raise ValueError("heading_integral_per_s2 must be >= 0")
         if self.episode_steps < 1:
             raise ValueError("episode_steps must be >= 1")
         if self.image_width_px < 8 or self.image_height_px < 8:
@@ -174,6 +184,7 @@ class EnvConfig:
     def from_dict(cls, d: dict) -> EnvConfig:
         """Inverse of ``as_dict`` (unknown keys are refused)."""
         d = dict(d)
+        d.setdefault("heading_integral_per_s2", 0.0)  # saved before the integral existed
         rnd = dict(d.pop("randomization", {}) or {})
         for key, value in rnd.items():
             if isinstance(value, list):

@@ -39,7 +39,6 @@ from pidog_gaits.envs.prior import PriorSequence, make_controller_factory
 from pidog_gaits.envs.rewards import Reward, StepState
 from pidog_gaits.gaits.command import CommandFollower
 from pidog_gaits.gaits.library import GAITS
-from pidog_gaits.gaits.steering import heading_correction
 from pidog_gaits.robot import camera as robot_camera
 from pidog_gaits.robot import specs
 from pidog_gaits.sim import world
@@ -267,6 +266,7 @@ class PiDogEnv(gym.Env):
         self.appearance = options.get("appearance") or cfg.appearance.sample(rng)
         self.sensors.reset_camera(self.appearance, t0_s=self.sim.time_s)
         self.goal_yaw_rad = float(yaw)
+        self.heading_hold = cfg.heading_hold()
         self._place_obstacles(options.get("obstacles"), yaw)
         self._push_force = np.zeros(3)
         self._push_steps_left = 0
@@ -324,7 +324,8 @@ class PiDogEnv(gym.Env):
         command is fixed), the heading hold, and the prior's amplitude and turn.
 
         Heading hold: the goal heading turns at the commanded yaw rate; the observed
-        command's yaw rate adds a correction towards it (``EnvConfig.heading_gain_per_s``).
+        command's yaw rate adds a correction towards it (``EnvConfig.heading_hold``: a
+        proportional gain and a clamped integral).
         Standing still there is no goal: it is the heading the robot has.
         """
         cfg, user = self.config, self.user_command
@@ -341,9 +342,10 @@ class PiDogEnv(gym.Env):
         correction = 0.0
         if CommandFollower.is_still(user):
             self.goal_yaw_rad = heading
+            self.heading_hold.reset()
         elif cfg.heading_gain_per_s > 0.0:
             error = wrap_angle(self.goal_yaw_rad - heading)
-            correction = heading_correction(error, cfg.heading_gain_per_s)
+            correction = self.heading_hold.correction(error, specs.CONTROL_DT_S)
         self.command[0] = user[0]
         self.command[1] = self.yaw_target_radps(float(user[1]) + correction)
         # Observed apart: the prior already plays the user's yaw rate, the correction is

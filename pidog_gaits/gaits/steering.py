@@ -31,10 +31,59 @@ HEADING_MAX_YAW_RADPS = 0.5
 """Largest yaw-rate correction the heading hold commands (rad/s)."""
 
 
+HEADING_INTEGRAL_PER_S2 = 0.5
+"""Heading hold's integral gain: yaw-rate command per rad*s of accumulated heading error
+(``HeadingHold``; ``EnvConfig.heading_integral_per_s2``, 0: proportional only)."""
+HEADING_INTEGRAL_MAX_RADPS = 0.15
+"""Most yaw rate (rad/s) the integral part commands: a steer of 0.6 at the teacher's gain
+4 (``envs.reflex.HEADING_STEER_PER_RADPS``), more than the steer biases measured (0.2)."""
+HEADING_INTEGRAL_BAND_RAD = 0.15
+"""The integral accumulates only while the heading error is within this (~9 deg): a
+detour round a box (0.3-0.5 rad off) does not wind it up; a bias's error (~0.05) does."""
+
+
 def heading_correction(error_rad: float, gain_per_s: float = HEADING_GAIN_PER_S) -> float:
     """Yaw rate (rad/s) the command adds to turn back to the goal heading."""
     limit = HEADING_MAX_YAW_RADPS
     return min(limit, max(-limit, gain_per_s * error_rad))
+
+
+@dataclasses.dataclass
+class HeadingHold:
+    """The heading hold: proportional plus a clamped integral of the heading error.
+
+    Why an integral: the policy follows the correction with its steer, and any steer it
+    adds on its own (a bias; measured 0.1-0.2 on average and up to 0.67 in some rooms,
+    ``benchmarks/steer_bias.py``) leaves a proportional hold ``bias / (4 * gain)`` rad off
+    its heading for good: ~0.05 m sideways per metre. The integral grows until it cancels
+    the bias, so the heading error returns to 0 whatever the bias. Anti-windup: it only
+    accumulates within ``band_rad`` of the goal (not in a detour) and is clamped to
+    ``integral_limit_radps``. One class for the env and the robot's runtime, so both
+    give the policy the same correction.
+    """
+
+    gain_per_s: float = HEADING_GAIN_PER_S
+    integral_per_s2: float = HEADING_INTEGRAL_PER_S2
+    integral_limit_radps: float = HEADING_INTEGRAL_MAX_RADPS
+    band_rad: float = HEADING_INTEGRAL_BAND_RAD
+    integral_radps: float = 0.0
+    """The integral part of the correction now (rad/s)."""
+
+    def reset(self) -> None:
+        """Forget the accumulated error (a new episode, or standing still)."""
+        self.integral_radps = 0.0
+
+    def correction(self, error_rad: float, dt_s: float) -> float:
+        """This step's yaw-rate correction (rad/s) for ``error_rad`` (goal minus heading),
+        then the integral steps on by ``dt_s``."""
+        limit = HEADING_MAX_YAW_RADPS
+        out = heading_correction(error_rad, self.gain_per_s) + self.integral_radps
+        out = min(limit, max(-limit, out))
+        if self.integral_per_s2 > 0.0 and abs(error_rad) <= self.band_rad:
+            cap = self.integral_limit_radps
+            step = self.integral_radps + self.integral_per_s2 * error_rad * dt_s
+            self.integral_radps = min(cap, max(-cap, step))
+        return out
 
 
 def steered_turn(gait_turn: float, steer: float) -> float:

@@ -89,6 +89,9 @@ class DeployPolicy(Protocol):
     """A command-following policy's trained command ranges (``EnvConfig.commands``):
     it runs on a velocity command (``GaitSchedule.for_command``), clipped into these.
     ``None``: a model that plays named gaits (imitation, expert)."""
+    heading_hold: dict[str, float]
+    """The heading hold it was trained with, as ``GaitSchedule.for_command``'s keyword
+    arguments (empty: the defaults)."""
 
     def reset(self) -> None:
         """Clear any recurrent state (start of a run or a gait change)."""
@@ -148,6 +151,7 @@ class ExpertPolicy:
     image = None
     signals: tuple[str, ...] = ()
     command_ranges = None
+    heading_hold: dict[str, float] = {}
     image_size_px = (specs.CAMERA_WIDTH_PX, specs.CAMERA_HEIGHT_PX)
     control_dt_s = specs.CONTROL_DT_S
 
@@ -192,6 +196,8 @@ class GaitSchedule:
     :param dt_s: control period (s).
     :param start_targets: what the robot holds at the start (blended from).
     :param heading_gain_per_s: heading hold gain (``EnvConfig.heading_gain_per_s``).
+    :param heading_integral_per_s2: its integral gain (``EnvConfig.heading_integral_per_s2``:
+        the policy's own, ``DeployPolicy.heading_hold``).
     """
 
     def __init__(
@@ -200,9 +206,11 @@ class GaitSchedule:
         dt_s: float,
         start_targets: np.ndarray,
         heading_gain_per_s: float = steering.HEADING_GAIN_PER_S,
+        heading_integral_per_s2: float = steering.HEADING_INTEGRAL_PER_S2,
     ) -> None:
         self.dt_s = dt_s
         self.heading_gain_per_s = heading_gain_per_s
+        self.hold = steering.HeadingHold(heading_gain_per_s, heading_integral_per_s2)
         self.follower: CommandFollower | None = None
         """Set in command mode (``for_command``)."""
         self.user_command = np.zeros(2)
@@ -216,10 +224,12 @@ class GaitSchedule:
         dt_s: float,
         start_targets: np.ndarray,
         heading_gain_per_s: float = steering.HEADING_GAIN_PER_S,
+        heading_integral_per_s2: float = steering.HEADING_INTEGRAL_PER_S2,
     ) -> GaitSchedule:
         """A schedule that follows ``command`` (``[speed, yaw rate]``, already clipped to
         the policy's ranges) from ``start_targets`` (the stand)."""
-        schedule = cls(COMMAND_GAIT, dt_s, start_targets, heading_gain_per_s)
+        schedule = cls(COMMAND_GAIT, dt_s, start_targets, heading_gain_per_s,
+                       heading_integral_per_s2)  # fmt: skip
         schedule.follower = CommandFollower(dt_s)
         schedule.set_command(command)
         return schedule
@@ -242,6 +252,7 @@ class GaitSchedule:
         self.heading_error_rad = 0.0
         """Goal heading (the start's, turning at the commanded yaw rate) minus the heading,
         integrated from the gyro: the heading hold of ``PiDogEnv._update_command``."""
+        self.hold.reset()
 
     def context(
         self,
@@ -257,10 +268,9 @@ class GaitSchedule:
         correction = 0.0
         if self.follower is not None and CommandFollower.is_still(user):
             self.heading_error_rad = 0.0  # standing: no heading to hold (as the env)
+            self.hold.reset()
         elif reading is not None and self.heading_gain_per_s > 0:
-            correction = steering.heading_correction(
-                self.heading_error_rad, self.heading_gain_per_s
-            )
+            correction = self.hold.correction(self.heading_error_rad, self.dt_s)
             command[1] += correction
             gyro_z = float(reading.imu[5])
             self.heading_error_rad += (float(user[1]) - gyro_z) * self.dt_s

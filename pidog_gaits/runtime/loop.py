@@ -140,7 +140,8 @@ def run_controller(
                 schedule = GaitSchedule(gait, dt, last)
                 monitor.sitting = gait.family == "sit"
             else:
-                schedule = GaitSchedule.for_command(command, dt, last)
+                hold = getattr(policy, "heading_hold", {})
+                schedule = GaitSchedule.for_command(command, dt, last, **hold)
             policy.reset()
             t_gait = clock()
             forever = math.isinf(config.seconds)

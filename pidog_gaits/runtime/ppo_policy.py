@@ -99,6 +99,10 @@ class TorchPpoPolicy:
         self.scale = np.asarray(env_config.action_scale_rad(), dtype=float)
         self.steering = bool(env_config.steering)
         self.command_ranges: CommandRanges = env_config.commands  # every format-3 policy
+        self.heading_hold = {
+            "heading_gain_per_s": env_config.heading_gain_per_s,
+            "heading_integral_per_s2": env_config.heading_integral_per_s2,
+        }
         self.action_dim = env_config.action_dim()
         self._stand = stand_targets()
         self._expert = ExpertPrior(self.steering)

@@ -25,6 +25,7 @@ class TorchImitationPolicy:
     image = None
     signals: tuple[str, ...] = ()
     command_ranges = None
+    heading_hold: dict[str, float] = {}
     image_size_px = (specs.CAMERA_WIDTH_PX, specs.CAMERA_HEIGHT_PX)
 
     def __init__(self, controller, arch: str, control_dt_s: float = specs.CONTROL_DT_S) -> None:
