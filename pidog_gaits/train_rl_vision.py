@@ -56,6 +56,7 @@ from pidog_gaits.envs.config import (  # noqa: E402
     VISIONS,
     EnvConfig,
 )
+from pidog_gaits.gaits.steering import HEADING_INTEGRAL_PER_S2  # noqa: E402
 from pidog_gaits.sim.randomization import RandomizationRanges  # noqa: E402
 
 log = logging.getLogger("pidog_gaits.rl")
@@ -162,6 +163,10 @@ class RLConfig:
     both ways and drifted 0.028-0.056 m per m (``benchmarks/results/stage3_mirror_hold.json``).
     It keeps the residuals symmetric, not small: a symmetric stall of the turn is still
     possible (seed 2 with the prior's old heading hold: 0.076 rad/s)."""
+    heading_integral_per_s2: float = HEADING_INTEGRAL_PER_S2
+    """The heading hold's integral gain (``gaits.steering.HeadingHold``; 0: proportional
+    only). Three seeds: 0.010-0.020 m sideways per m at 0.3,0 against 0.028-0.056 without
+    (``benchmarks/results/stage3_heading_integral.json``)."""
     image_norm: bool = False
     """The colour image standardized per image and channel before the CNN
     (``PiDogFeatures``'s ``image_norm``): the room's colours and light cannot bias the
@@ -202,6 +207,7 @@ class RLConfig:
                 self.randomization or RandomizationRanges(), enabled=self.randomize
             ),
             reward_profile=self.reward_profile,
+            heading_integral_per_s2=self.heading_integral_per_s2,
         )
 
 
@@ -519,6 +525,10 @@ def cli(
         RLConfig.mirror_weight,
         help="Weight of the left-right symmetry fit of the leg residuals (0: off).",
     ),
+    heading_integral: float = typer.Option(
+        RLConfig.heading_integral_per_s2,
+        help="Integral gain of the heading hold (1/s^2; 0: proportional only).",
+    ),
     image_norm: bool = typer.Option(
         RLConfig.image_norm,
         help="Standardize the colour image per image and channel before the CNN.",
@@ -576,6 +586,7 @@ def cli(
         dagger_rounds=dagger_rounds,
         teacher_anchor_epochs=teacher_anchor_epochs,
         mirror_weight=mirror_weight,
+        heading_integral_per_s2=heading_integral,
         image_norm=image_norm,
         use_sde=use_sde,
         sde_sample_freq=sde_sample_freq,

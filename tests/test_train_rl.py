@@ -56,6 +56,8 @@ def test_training_writes_every_artifact(trained):
     assert record["env"]["quality"] == "fast"
     assert record["env"]["reward_weights"]["collision"] < 0  # the profile's weights
     assert record["rl"]["mirror_weight"] > 0  # the default run keeps its gait symmetric
+    # The heading hold's integral is in the env the policy trained on, and in its files.
+    assert record["env"]["heading_integral_per_s2"] == record["rl"]["heading_integral_per_s2"] > 0
     assert "steps/s" in (out / "rl_training.log").read_text()
 
 
@@ -128,6 +130,7 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
         ["--quality", "ultra"],
         ["--resume", str(tmp_path / "none.zip")],
         ["--image-size", "big"],
+        ["--heading-integral", "-1"],
     ]
     for extra in cases:
         code = rl.main(["--output", str(tmp_path), "--timesteps", "10", *extra])
