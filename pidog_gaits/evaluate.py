@@ -104,6 +104,10 @@ class EvalConfig:
     image, ``PiDogEnv.teacher_action``) and no PPO: what the warm start clones."""
     command: tuple[float, float] | None = None
     """``(speed m/s, yaw rate rad/s)`` of every episode; ``None``: ``DEFAULT_COMMAND``."""
+    heading_integral: float | None = None
+    """The heading hold's integral gain to run with (``EnvConfig.heading_integral_per_s2``);
+    ``None``: the one the policy trained with. To ask what the integral does for a policy
+    without retraining it."""
     stress: bool = False
     """Run ``STRESS_GRID`` (``stress``) instead of one evaluation."""
     progress: bool | None = None
@@ -149,6 +153,8 @@ def eval_env_config(trained: EnvConfig, cfg: EvalConfig) -> EnvConfig:
     changes["obstacle_lateral_m"] = ObstacleLayout().lateral_m
     if cfg.pretrained is not None:
         changes["pretrained"] = str(Path(cfg.pretrained).resolve())
+    if cfg.heading_integral is not None:
+        changes["heading_integral_per_s2"] = cfg.heading_integral
     return trained.replace(**changes).validate()
 
 
@@ -302,6 +308,7 @@ def _common(cfg: EvalConfig, env_cfg: EnvConfig, command: np.ndarray) -> dict:
         "vision": env_cfg.vision,
         "command": [float(command[0]), float(command[1])],
         "command_asked": [float(given[0]), float(given[1])],
+        "heading_integral_per_s2": env_cfg.heading_integral_per_s2,
     }
 
 
@@ -414,6 +421,11 @@ def cli(
         "mass x1.25, friction 0.35, one at a time, --episodes each, with boxes; prints "
         "falls, boxes hit, speed and speed error per cell (JSON: 'stress').",
     ),
+    heading_integral: float | None = typer.Option(
+        None,
+        help="Run with this heading-hold integral gain (1/s^2; 0: proportional only). "
+        "Default: the policy's own.",
+    ),
     progress: bool | None = typer.Option(
         None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
     ),
@@ -429,7 +441,7 @@ def cli(
         overrides=list(set_), seed=seed, video=str(video) if video else None,
         pretrained=str(pretrained) if pretrained else None,
         zero_residual=zero_residual,
-        reflex=reflex, stress=stress, progress=progress,
+        reflex=reflex, stress=stress, progress=progress, heading_integral=heading_integral,
     )  # fmt: skip
     try:
         if command is not None:

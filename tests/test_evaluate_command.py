@@ -54,6 +54,23 @@ def test_out_of_range_command_is_clipped_with_one_warning(model, tmp_path, capsy
     assert figures["lateral_drift_per_m"] is None  # a turn: no drift figure
 
 
+def test_heading_integral_is_the_policys_unless_asked(model, tmp_path, capsys):
+    """The hold's integral runs as trained; ``--heading-integral`` changes it for this
+    evaluation only (what the integral does for a policy, without retraining it)."""
+    trained = EnvConfig().heading_integral_per_s2
+    assert trained > 0
+    code, figures = run(model, tmp_path, "--obstacles", "0", "--command", "0.2,0")
+    assert code == 0 and figures["heading_integral_per_s2"] == trained
+    code, figures = run(model, tmp_path, "--obstacles", "0", "--heading-integral", "0")
+    assert code == 0 and figures["heading_integral_per_s2"] == 0.0
+    (tmp_path / "eval.json").unlink()
+    capsys.readouterr()
+    code, figures = run(model, tmp_path, "--heading-integral", "-1")
+    err = capsys.readouterr().err
+    assert code == 2 and figures is None
+    assert err.strip() == "error: heading_integral_per_s2 must be >= 0", err
+
+
 def test_in_range_command_runs_as_given_without_warning(model, tmp_path, capsys):
     code, figures = run(model, tmp_path, "--obstacles", "0", "--command", "0.2,0")
     err = capsys.readouterr().err
