@@ -202,3 +202,12 @@ def test_robot_heading_hold_has_the_envs_integral():
         error -= 0.05 * specs.CONTROL_DT_S
         schedule.advance()
     assert hold.integral_radps < -0.01  # the integral took part
+
+
+def test_a_model_saved_before_the_integral_runs_proportional_only():
+    """An env dict without ``heading_integral_per_s2`` (every model trained before it)
+    reads as 0: the policy runs with the hold it trained with."""
+    saved = EnvConfig().as_dict()
+    assert saved["heading_integral_per_s2"] > 0
+    del saved["heading_integral_per_s2"]
+    assert EnvConfig.from_dict(saved).heading_hold().integral_per_s2 == 0.0
