@@ -154,7 +154,6 @@ class PiDogFeatures(BaseFeaturesExtractor):
         image_norm: bool = False,
     ) -> None:
         self.role = role
-        self.image_norm = image_norm
         self.keys = role_keys(observation_space, role)
         proprio_dim = sum(int(np.prod(observation_space[k].shape)) for k in self.keys)
         has_image = role == "actor" and "image" in observation_space.spaces

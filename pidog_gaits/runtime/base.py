@@ -209,7 +209,6 @@ class GaitSchedule:
         heading_integral_per_s2: float = steering.HEADING_INTEGRAL_PER_S2,
     ) -> None:
         self.dt_s = dt_s
-        self.heading_gain_per_s = heading_gain_per_s
         self.hold = steering.HeadingHold(heading_gain_per_s, heading_integral_per_s2)
         self.follower: CommandFollower | None = None
         """Set in command mode (``for_command``)."""
@@ -269,7 +268,7 @@ class GaitSchedule:
         if self.follower is not None and CommandFollower.is_still(user):
             self.heading_error_rad = 0.0  # standing: no heading to hold (as the env)
             self.hold.reset()
-        elif reading is not None and self.heading_gain_per_s > 0:
+        elif reading is not None and self.hold.gain_per_s > 0:
             correction = self.hold.correction(self.heading_error_rad, self.dt_s)
             command[1] += correction
             gyro_z = float(reading.imu[5])
