@@ -91,7 +91,8 @@ def test_ppo_onnx_matches_torch(prior, vision, prior_arch, image_norm, models, t
     assert onnx_policy.kind == "ppo" and onnx_policy.prior == prior
     # The robot's loop runs the heading hold with the gains the policy trained with.
     hold = {"heading_gain_per_s": config.heading_gain_per_s,
-            "heading_integral_per_s2": config.heading_integral_per_s2}  # fmt: skip
+            "heading_integral_per_s2": config.heading_integral_per_s2,
+            "heading_integral_sonar_gate_m": config.heading_integral_sonar_gate_m}  # fmt: skip
     assert onnx_policy.heading_hold == torch_policy.heading_hold == hold
     assert onnx_policy.image == (None if vision == "none" else vision)
     assert compare_policies(torch_policy, onnx_policy, steps=60) <= TOLERANCE_RAD

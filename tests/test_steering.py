@@ -185,23 +185,76 @@ def test_heading_hold_integral_does_not_wind_up_in_a_detour():
     assert hold.integral_radps == 0.0
 
 
+def test_heading_hold_integral_holds_still_while_the_sonar_hears_a_box():
+    """An echo within the reflex's range: a detour is about to start, so the integral
+    neither grows (towards the box: stop 28) nor forgets the bias it has learned."""
+    dt = specs.CONTROL_DT_S
+    hold = HeadingHold()
+    assert hold.sonar_gate_m > 0
+    for _ in range(50):
+        hold.correction(0.1, dt, sonar_m=0.6)
+    assert hold.integral_radps == 0.0
+    for sonar in (specs.ULTRASONIC_NO_ECHO, None, hold.sonar_gate_m, 4.0):
+        before = hold.integral_radps  # no echo, no reading, at the gate, far
+        hold.correction(0.1, dt, sonar_m=sonar)
+        assert hold.integral_radps > before
+    learned = hold.integral_radps
+    for _ in range(50):
+        hold.correction(0.1, dt, sonar_m=hold.sonar_gate_m - 0.01)
+    assert hold.integral_radps == learned  # held, not reset
+    ungated = HeadingHold(sonar_gate_m=0.0)
+    ungated.correction(0.1, dt, sonar_m=0.3)
+    assert ungated.integral_radps > 0.0
+
+
 def test_robot_heading_hold_has_the_envs_integral():
     """The robot's schedule and the env step the same ``HeadingHold``: for the same
-    heading error the command carries the same integral part."""
+    heading error the command carries the same integral part, gated by the previous
+    step's ultrasonic (the last reading the policy saw, as in the env)."""
     from pidog_gaits.backends import Reading
 
     schedule = GaitSchedule(GAITS["trot_forward"], specs.CONTROL_DT_S, stand_targets())
-    reading = Reading(
-        imu=np.array([0, 0, 9.81, 0, 0, 0.05, 0, 0]), sonar_m=4.0,
-        joint_pos_rad=stand_targets(), joint_vel_radps=np.zeros(12),
-    )  # fmt: skip
-    hold, error = HeadingHold(), 0.0
-    for _ in range(100):
+    sonar_m = [0.5 if k < 30 else 4.0 for k in range(100)]  # a box ahead, then none
+    hold, error, last = HeadingHold(), 0.0, None
+    for k in range(100):
+        reading = Reading(
+            imu=np.array([0, 0, 9.81, 0, 0, 0.05, 0, 0]), sonar_m=sonar_m[k],
+            joint_pos_rad=stand_targets(), joint_vel_radps=np.zeros(12),
+        )  # fmt: skip
         ctx = schedule.context(stand_targets(), reading)
-        assert ctx.heading_correction_radps == pytest.approx(hold.correction(error, 0.02))
+        expected = hold.correction(error, specs.CONTROL_DT_S, last)
+        assert ctx.heading_correction_radps == pytest.approx(expected)
+        if k == 30:
+            assert hold.integral_radps == 0.0  # held while the box was heard
+        last = sonar_m[k]
         error -= 0.05 * specs.CONTROL_DT_S
         schedule.advance()
     assert hold.integral_radps < -0.01  # the integral took part
+
+
+def test_env_gates_the_integral_on_the_sonar_the_policy_saw():
+    """``PiDogEnv``'s hold is ``HeadingHold`` fed each step's heading error and the
+    previous observation's ultrasonic: replayed from the outside, equal corrections."""
+    from pidog_gaits.sim.physics import wrap_angle, yaw_of_quat
+
+    config = EnvConfig(quality="fast", vision="none", prior="expert", num_obstacles=1,
+                       randomization=RandomizationRanges(enabled=False))  # fmt: skip
+    env = PiDogEnv(config)
+    obs, _ = env.reset(seed=0, options={"command": (0.3, 0.0),
+                                        "obstacles": [(0.8, 0.0, 0.06, 0.06)]})  # fmt: skip
+    hold, free = config.heading_hold(), HeadingHold(sonar_gate_m=0.0)
+    last, heard = specs.ULTRASONIC_NO_ECHO, 0
+    action = np.zeros(env.action_space.shape)
+    for _ in range(60):
+        error = wrap_angle(env.goal_yaw_rad - yaw_of_quat(env.sim.body_quat))
+        assert obs["command"][2] == pytest.approx(hold.correction(error, specs.CONTROL_DT_S, last))
+        free.correction(error, specs.CONTROL_DT_S)
+        last = float(obs["sonar"][0])
+        heard += 0.0 <= last < hold.sonar_gate_m
+        obs, *_ = env.step(action)
+    assert heard > 30  # the box was in the beam most of the time ...
+    assert abs(hold.integral_radps) < 0.5 * abs(free.integral_radps)  # ... and held it
+    env.close()
 
 
 def test_a_model_saved_before_the_integral_runs_proportional_only():
@@ -211,3 +264,7 @@ def test_a_model_saved_before_the_integral_runs_proportional_only():
     assert saved["heading_integral_per_s2"] > 0
     del saved["heading_integral_per_s2"]
     assert EnvConfig.from_dict(saved).heading_hold().integral_per_s2 == 0.0
+    # ... and one saved before the sonar gate runs without it.
+    saved = EnvConfig().as_dict()
+    del saved["heading_integral_sonar_gate_m"]
+    assert EnvConfig.from_dict(saved).heading_hold().sonar_gate_m == 0.0

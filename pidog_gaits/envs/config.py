@@ -15,7 +15,12 @@ import numpy as np
 from pidog_gaits.envs import rewards
 from pidog_gaits.envs.observations import JOINT_READINGS
 from pidog_gaits.gaits.command import CommandRanges
-from pidog_gaits.gaits.steering import HEADING_GAIN_PER_S, HEADING_INTEGRAL_PER_S2, HeadingHold
+from pidog_gaits.gaits.steering import (
+    HEADING_GAIN_PER_S,
+    HEADING_INTEGRAL_PER_S2,
+    HEADING_INTEGRAL_SONAR_GATE_M,
+    HeadingHold,
+)
 from pidog_gaits.robot import specs
 from pidog_gaits.sim.camera import AppearanceRanges
 from pidog_gaits.sim.physics import get_preset
@@ -107,10 +112,17 @@ class EnvConfig:
     """The heading hold's integral gain (``gaits.steering.HeadingHold``): what the policy
     steers on its own is cancelled, not left as a standing heading error (0: proportional
     only, as every policy trained before it; ``from_dict`` reads a missing key as 0)."""
+    heading_integral_sonar_gate_m: float = HEADING_INTEGRAL_SONAR_GATE_M
+    """The integral holds still while the ultrasonic hears something nearer than this (m;
+    ``gaits.steering.HeadingHold``; 0: no gate, as every policy trained before it)."""
 
     def heading_hold(self) -> HeadingHold:
         """A fresh heading hold with this config's gains."""
-        return HeadingHold(self.heading_gain_per_s, self.heading_integral_per_s2)
+        return HeadingHold(
+            self.heading_gain_per_s,
+            self.heading_integral_per_s2,
+            sonar_gate_m=self.heading_integral_sonar_gate_m,
+        )
 
     def replace(self, **changes) -> EnvConfig:
         return dataclasses.replace(self, **changes)
@@ -153,6 +165,8 @@ class EnvConfig:
             raise ValueError("heading_gain_per_s must be >= 0")
         if self.heading_integral_per_s2 < 0:
             raise ValueError("heading_integral_per_s2 must be >= 0")
+        if self.heading_integral_sonar_gate_m < 0:
+            raise ValueError("heading_integral_sonar_gate_m must be >= 0")
         if self.episode_steps < 1:
             raise ValueError("episode_steps must be >= 1")
         if self.image_width_px < 8 or self.image_height_px < 8:
@@ -185,6 +199,7 @@ class EnvConfig:
         """Inverse of ``as_dict`` (unknown keys are refused)."""
         d = dict(d)
         d.setdefault("heading_integral_per_s2", 0.0)  # saved before the integral existed
+        d.setdefault("heading_integral_sonar_gate_m", 0.0)  # saved before its sonar gate
         rnd = dict(d.pop("randomization", {}) or {})
         for key, value in rnd.items():
             if isinstance(value, list):

@@ -267,6 +267,7 @@ class PiDogEnv(gym.Env):
         self.sensors.reset_camera(self.appearance, t0_s=self.sim.time_s)
         self.goal_yaw_rad = float(yaw)
         self.heading_hold = cfg.heading_hold()
+        self._last_sonar_m = specs.ULTRASONIC_NO_ECHO  # the hold's gate: nothing heard yet
         self._place_obstacles(options.get("obstacles"), yaw)
         self._push_force = np.zeros(3)
         self._push_steps_left = 0
@@ -345,7 +346,8 @@ class PiDogEnv(gym.Env):
             self.heading_hold.reset()
         elif cfg.heading_gain_per_s > 0.0:
             error = wrap_angle(self.goal_yaw_rad - heading)
-            correction = self.heading_hold.correction(error, specs.CONTROL_DT_S)
+            # The last reading the policy saw, as the robot's ``GaitSchedule`` gates it.
+            correction = self.heading_hold.correction(error, specs.CONTROL_DT_S, self._last_sonar_m)
         self.command[0] = user[0]
         self.command[1] = self.yaw_target_radps(float(user[1]) + correction)
         # Observed apart: the prior already plays the user's yaw rate, the correction is
@@ -376,6 +378,7 @@ class PiDogEnv(gym.Env):
         )  # fmt: skip
         for key, low, high in self._clip_bounds:
             np.minimum(np.maximum(obs[key], low, out=obs[key]), high, out=obs[key])
+        self._last_sonar_m = float(obs["sonar"][0])
         if cfg.vision != "none":  # at the camera's frame rate and delay (``sim.camera``)
             obs["image"] = self.sensors.camera_observation(
                 cfg.vision, self.sim.time_s, cfg.image_width_px, cfg.image_height_px

@@ -198,6 +198,9 @@ class GaitSchedule:
     :param heading_gain_per_s: heading hold gain (``EnvConfig.heading_gain_per_s``).
     :param heading_integral_per_s2: its integral gain (``EnvConfig.heading_integral_per_s2``:
         the policy's own, ``DeployPolicy.heading_hold``).
+    :param heading_integral_sonar_gate_m: the integral's sonar gate (m; 0: none;
+        ``EnvConfig.heading_integral_sonar_gate_m``). The gate reads the previous step's
+        ultrasonic, the last one the policy saw, as ``PiDogEnv`` does.
     """
 
     def __init__(
@@ -207,9 +210,15 @@ class GaitSchedule:
         start_targets: np.ndarray,
         heading_gain_per_s: float = steering.HEADING_GAIN_PER_S,
         heading_integral_per_s2: float = steering.HEADING_INTEGRAL_PER_S2,
+        heading_integral_sonar_gate_m: float = steering.HEADING_INTEGRAL_SONAR_GATE_M,
     ) -> None:
         self.dt_s = dt_s
-        self.hold = steering.HeadingHold(heading_gain_per_s, heading_integral_per_s2)
+        self.hold = steering.HeadingHold(
+            heading_gain_per_s,
+            heading_integral_per_s2,
+            sonar_gate_m=heading_integral_sonar_gate_m,
+        )
+        self._last_sonar_m: float | None = None
         self.follower: CommandFollower | None = None
         """Set in command mode (``for_command``)."""
         self.user_command = np.zeros(2)
@@ -224,11 +233,12 @@ class GaitSchedule:
         start_targets: np.ndarray,
         heading_gain_per_s: float = steering.HEADING_GAIN_PER_S,
         heading_integral_per_s2: float = steering.HEADING_INTEGRAL_PER_S2,
+        heading_integral_sonar_gate_m: float = steering.HEADING_INTEGRAL_SONAR_GATE_M,
     ) -> GaitSchedule:
         """A schedule that follows ``command`` (``[speed, yaw rate]``, already clipped to
         the policy's ranges) from ``start_targets`` (the stand)."""
         schedule = cls(COMMAND_GAIT, dt_s, start_targets, heading_gain_per_s,
-                       heading_integral_per_s2)  # fmt: skip
+                       heading_integral_per_s2, heading_integral_sonar_gate_m)  # fmt: skip
         schedule.follower = CommandFollower(dt_s)
         schedule.set_command(command)
         return schedule
@@ -252,6 +262,7 @@ class GaitSchedule:
         """Goal heading (the start's, turning at the commanded yaw rate) minus the heading,
         integrated from the gyro: the heading hold of ``PiDogEnv._update_command``."""
         self.hold.reset()
+        self._last_sonar_m = None
 
     def context(
         self,
@@ -269,10 +280,12 @@ class GaitSchedule:
             self.heading_error_rad = 0.0  # standing: no heading to hold (as the env)
             self.hold.reset()
         elif reading is not None and self.hold.gain_per_s > 0:
-            correction = self.hold.correction(self.heading_error_rad, self.dt_s)
+            correction = self.hold.correction(self.heading_error_rad, self.dt_s, self._last_sonar_m)
             command[1] += correction
             gyro_z = float(reading.imu[5])
             self.heading_error_rad += (float(user[1]) - gyro_z) * self.dt_s
+        if reading is not None:
+            self._last_sonar_m = float(reading.sonar_m)
         gait_input = gait.inputs(self.phase)[0]
         weight = ramp_weight(self.step * self.dt_s)
         if self.follower is not None:

@@ -163,6 +163,7 @@ class OnnxPpoPolicy:
         self.heading_hold = {  # an env saved before the hold's integral: proportional only
             "heading_gain_per_s": float(env.get("heading_gain_per_s", HEADING_GAIN_PER_S)),
             "heading_integral_per_s2": float(env.get("heading_integral_per_s2", 0.0)),
+            "heading_integral_sonar_gate_m": float(env.get("heading_integral_sonar_gate_m", 0.0)),
         }
         self._graph = _StatefulGraph(session, info.get("state", []))
         self._expert = ExpertPrior(self.steering)

@@ -102,6 +102,7 @@ class TorchPpoPolicy:
         self.heading_hold = {
             "heading_gain_per_s": env_config.heading_gain_per_s,
             "heading_integral_per_s2": env_config.heading_integral_per_s2,
+            "heading_integral_sonar_gate_m": env_config.heading_integral_sonar_gate_m,
         }
         self.action_dim = env_config.action_dim()
         self._stand = stand_targets()
