@@ -108,6 +108,9 @@ class EvalConfig:
     """The heading hold's integral gain to run with (``EnvConfig.heading_integral_per_s2``);
     ``None``: the one the policy trained with. To ask what the integral does for a policy
     without retraining it."""
+    heading_sonar_gate: float | None = None
+    """The integral's sonar gate to run with (m; ``EnvConfig.heading_integral_sonar_gate_m``;
+    0: none); ``None``: the policy's own."""
     stress: bool = False
     """Run ``STRESS_GRID`` (``stress``) instead of one evaluation."""
     progress: bool | None = None
@@ -155,6 +158,8 @@ def eval_env_config(trained: EnvConfig, cfg: EvalConfig) -> EnvConfig:
         changes["pretrained"] = str(Path(cfg.pretrained).resolve())
     if cfg.heading_integral is not None:
         changes["heading_integral_per_s2"] = cfg.heading_integral
+    if cfg.heading_sonar_gate is not None:
+        changes["heading_integral_sonar_gate_m"] = cfg.heading_sonar_gate
     return trained.replace(**changes).validate()
 
 
@@ -309,6 +314,7 @@ def _common(cfg: EvalConfig, env_cfg: EnvConfig, command: np.ndarray) -> dict:
         "command": [float(command[0]), float(command[1])],
         "command_asked": [float(given[0]), float(given[1])],
         "heading_integral_per_s2": env_cfg.heading_integral_per_s2,
+        "heading_integral_sonar_gate_m": env_cfg.heading_integral_sonar_gate_m,
     }
 
 
@@ -426,6 +432,11 @@ def cli(
         help="Run with this heading-hold integral gain (1/s^2; 0: proportional only). "
         "Default: the policy's own.",
     ),
+    heading_sonar_gate: float | None = typer.Option(
+        None,
+        help="Run with this sonar gate on the hold's integral (m; 0: none). "
+        "Default: the policy's own.",
+    ),
     progress: bool | None = typer.Option(
         None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
     ),
@@ -442,6 +453,7 @@ def cli(
         pretrained=str(pretrained) if pretrained else None,
         zero_residual=zero_residual,
         reflex=reflex, stress=stress, progress=progress, heading_integral=heading_integral,
+        heading_sonar_gate=heading_sonar_gate,
     )  # fmt: skip
     try:
         if command is not None:

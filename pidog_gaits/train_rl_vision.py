@@ -56,7 +56,10 @@ from pidog_gaits.envs.config import (  # noqa: E402
     VISIONS,
     EnvConfig,
 )
-from pidog_gaits.gaits.steering import HEADING_INTEGRAL_PER_S2  # noqa: E402
+from pidog_gaits.gaits.steering import (  # noqa: E402
+    HEADING_INTEGRAL_PER_S2,
+    HEADING_INTEGRAL_SONAR_GATE_M,
+)
 from pidog_gaits.sim.randomization import RandomizationRanges  # noqa: E402
 
 log = logging.getLogger("pidog_gaits.rl")
@@ -167,6 +170,10 @@ class RLConfig:
     """The heading hold's integral gain (``gaits.steering.HeadingHold``; 0: proportional
     only). Three seeds: 0.010-0.020 m sideways per m at 0.3,0 against 0.028-0.056 without
     (``benchmarks/results/stage3_heading_integral.json``)."""
+    heading_sonar_gate_m: float = HEADING_INTEGRAL_SONAR_GATE_M
+    """The integral holds still while the ultrasonic hears something nearer (m; 0: no
+    gate; ``gaits.steering.HeadingHold``): a detour's start does not wind it up towards
+    the box."""
     image_norm: bool = False
     """The colour image standardized per image and channel before the CNN
     (``PiDogFeatures``'s ``image_norm``): the room's colours and light cannot bias the
@@ -208,6 +215,7 @@ class RLConfig:
             ),
             reward_profile=self.reward_profile,
             heading_integral_per_s2=self.heading_integral_per_s2,
+            heading_integral_sonar_gate_m=self.heading_sonar_gate_m,
         )
 
 
@@ -529,6 +537,11 @@ def cli(
         RLConfig.heading_integral_per_s2,
         help="Integral gain of the heading hold (1/s^2; 0: proportional only).",
     ),
+    heading_sonar_gate: float = typer.Option(
+        RLConfig.heading_sonar_gate_m,
+        help="The hold's integral holds still while the ultrasonic hears something "
+        "nearer than this (m; 0: no gate).",
+    ),
     image_norm: bool = typer.Option(
         RLConfig.image_norm,
         help="Standardize the colour image per image and channel before the CNN.",
@@ -587,6 +600,7 @@ def cli(
         teacher_anchor_epochs=teacher_anchor_epochs,
         mirror_weight=mirror_weight,
         heading_integral_per_s2=heading_integral,
+        heading_sonar_gate_m=heading_sonar_gate,
         image_norm=image_norm,
         use_sde=use_sde,
         sde_sample_freq=sde_sample_freq,

@@ -54,21 +54,27 @@ def test_out_of_range_command_is_clipped_with_one_warning(model, tmp_path, capsy
     assert figures["lateral_drift_per_m"] is None  # a turn: no drift figure
 
 
-def test_heading_integral_is_the_policys_unless_asked(model, tmp_path, capsys):
-    """The hold's integral runs as trained; ``--heading-integral`` changes it for this
-    evaluation only (what the integral does for a policy, without retraining it)."""
-    trained = EnvConfig().heading_integral_per_s2
+@pytest.mark.parametrize(
+    "flag, field",
+    [("--heading-integral", "heading_integral_per_s2"),
+     ("--heading-sonar-gate", "heading_integral_sonar_gate_m")],
+)  # fmt: skip
+def test_heading_hold_settings_are_the_policys_unless_asked(model, tmp_path, capsys, flag, field):
+    """The hold's integral and its sonar gate run as trained; ``--heading-integral`` and
+    ``--heading-sonar-gate`` change them for this evaluation only (what they do for a
+    policy, without retraining it)."""
+    trained = getattr(EnvConfig(), field)
     assert trained > 0
     code, figures = run(model, tmp_path, "--obstacles", "0", "--command", "0.2,0")
-    assert code == 0 and figures["heading_integral_per_s2"] == trained
-    code, figures = run(model, tmp_path, "--obstacles", "0", "--heading-integral", "0")
-    assert code == 0 and figures["heading_integral_per_s2"] == 0.0
+    assert code == 0 and figures[field] == trained
+    code, figures = run(model, tmp_path, "--obstacles", "0", flag, "0")
+    assert code == 0 and figures[field] == 0.0
     (tmp_path / "eval.json").unlink()
     capsys.readouterr()
-    code, figures = run(model, tmp_path, "--heading-integral", "-1")
+    code, figures = run(model, tmp_path, flag, "-1")
     err = capsys.readouterr().err
     assert code == 2 and figures is None
-    assert err.strip() == "error: heading_integral_per_s2 must be >= 0", err
+    assert err.strip() == f"error: {field} must be >= 0", err
 
 
 def test_in_range_command_runs_as_given_without_warning(model, tmp_path, capsys):

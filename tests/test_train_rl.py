@@ -58,6 +58,8 @@ def test_training_writes_every_artifact(trained):
     assert record["rl"]["mirror_weight"] > 0  # the default run keeps its gait symmetric
     # The heading hold's integral is in the env the policy trained on, and in its files.
     assert record["env"]["heading_integral_per_s2"] == record["rl"]["heading_integral_per_s2"] > 0
+    gate = record["rl"]["heading_sonar_gate_m"]
+    assert record["env"]["heading_integral_sonar_gate_m"] == gate > 0  # ... and its sonar gate
     assert "steps/s" in (out / "rl_training.log").read_text()
 
 
@@ -131,6 +133,7 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys):
         ["--resume", str(tmp_path / "none.zip")],
         ["--image-size", "big"],
         ["--heading-integral", "-1"],
+        ["--heading-sonar-gate", "-0.5"],
     ]
     for extra in cases:
         code = rl.main(["--output", str(tmp_path), "--timesteps", "10", *extra])
