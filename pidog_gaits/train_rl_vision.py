@@ -157,7 +157,7 @@ class RLConfig:
     """After a warm start, the teacher keeps labelling PPO's rollouts and after each update
     the actor's steer is fitted towards its labels for this many passes
     (``warm_start.TeacherAnchor``: online DAgger on the steer; 0: off)."""
-    mirror_weight: float = 1.0
+    mirror_weight: float = 2.0
     """Weight of the left-right symmetry fit in ``TeacherAnchor`` (``envs.symmetry``): the
     leg residuals towards their mirror-average (0: off). Without it PPO's residuals lean
     one way: one seed stalled its left turns (yaw-rate error 0.083 at 0.2,0.15, 0.014 at
@@ -165,7 +165,10 @@ class RLConfig:
     prior held none (0.24 m per m). With it, three seeds turned within 0.012-0.019 rad/s
     both ways and drifted 0.028-0.056 m per m (``benchmarks/results/stage3_mirror_hold.json``).
     It keeps the residuals symmetric, not small: a symmetric stall of the turn is still
-    possible (seed 2 with the prior's old heading hold: 0.076 rad/s)."""
+    possible (seed 2 with the prior's old heading hold: 0.076 rad/s). 2 since stop 28: at
+    weight 1 with the hold's sonar gate, seed 0 stalled half its left turns again (0.076
+    rad/s at 0.2,0.15); at 2 the three seeds turned within 0.025 both ways
+    (``benchmarks/results/stage3_sonar_gate.json``)."""
     heading_integral_per_s2: float = HEADING_INTEGRAL_PER_S2
     """The heading hold's integral gain (``gaits.steering.HeadingHold``; 0: proportional
     only). Three seeds: 0.010-0.020 m sideways per m at 0.3,0 against 0.028-0.056 without
