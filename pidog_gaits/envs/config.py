@@ -20,6 +20,7 @@ from pidog_gaits.gaits.steering import (
     HEADING_INTEGRAL_PER_S2,
     HEADING_INTEGRAL_SONAR_GATE_M,
     HeadingHold,
+    hold_settings,
 )
 from pidog_gaits.robot import specs
 from pidog_gaits.sim.camera import AppearanceRanges
@@ -198,8 +199,7 @@ class EnvConfig:
     def from_dict(cls, d: dict) -> EnvConfig:
         """Inverse of ``as_dict`` (unknown keys are refused)."""
         d = dict(d)
-        d.setdefault("heading_integral_per_s2", 0.0)  # saved before the integral existed
-        d.setdefault("heading_integral_sonar_gate_m", 0.0)  # saved before its sonar gate
+        d.update(hold_settings(d))  # an env saved before the integral or its gate: without
         rnd = dict(d.pop("randomization", {}) or {})
         for key, value in rnd.items():
             if isinstance(value, list):

@@ -16,6 +16,8 @@ Numpy only: the robot imports this.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -52,6 +54,21 @@ The floor echoes within it too, as the head pitches in the trot (0.9-1.2 m; a th
 the readings at 0.3 m/s, over half at 0.44), which slows the integral: a gate at 0.8 m,
 short of the floor, held the heading better (0.017 m per m at three seeds) but the weak
 robot fell again (5 in 150 at x0.7, against 1)."""
+
+
+def hold_settings(env: Mapping[str, Any]) -> dict[str, float]:
+    """The heading-hold settings in an env config (``EnvConfig`` fields as a mapping, or
+    the ONNX metadata's ``env``), as ``GaitSchedule.for_command`` keywords.
+
+    One rule for every reader of a saved policy: a setting its env does not hold was
+    saved before it existed, so it runs as it was trained, without it (the integral and
+    its sonar gate 0); the gain was always there (``HEADING_GAIN_PER_S`` before it was
+    saved)."""
+    return {
+        "heading_gain_per_s": float(env.get("heading_gain_per_s", HEADING_GAIN_PER_S)),
+        "heading_integral_per_s2": float(env.get("heading_integral_per_s2", 0.0)),
+        "heading_integral_sonar_gate_m": float(env.get("heading_integral_sonar_gate_m", 0.0)),
+    }
 
 
 def sonar_clear(sonar_m: float | None, gate_m: float) -> bool:

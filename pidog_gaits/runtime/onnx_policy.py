@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from pidog_gaits.gaits.command import CommandRanges
-from pidog_gaits.gaits.steering import HEADING_GAIN_PER_S
+from pidog_gaits.gaits.steering import hold_settings
 from pidog_gaits.robot import specs
 from pidog_gaits.runtime.base import ExpertPrior, StepContext, blend, stand_targets
 from pidog_gaits.runtime.observation import build_observation
@@ -159,12 +159,7 @@ class OnnxPpoPolicy:
         self.scale = np.asarray(info["action_scale_rad"], dtype=float)
         self.steering = bool(info.get("steering", False))
         self.command_ranges = ranges_from_dict(info["commands"])  # format 3: always there
-        env = info.get("env", {})
-        self.heading_hold = {  # an env saved before the hold's integral: proportional only
-            "heading_gain_per_s": float(env.get("heading_gain_per_s", HEADING_GAIN_PER_S)),
-            "heading_integral_per_s2": float(env.get("heading_integral_per_s2", 0.0)),
-            "heading_integral_sonar_gate_m": float(env.get("heading_integral_sonar_gate_m", 0.0)),
-        }
+        self.heading_hold = hold_settings(info.get("env", {}))
         self._graph = _StatefulGraph(session, info.get("state", []))
         self._expert = ExpertPrior(self.steering)
         self._stand = stand_targets()

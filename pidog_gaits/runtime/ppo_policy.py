@@ -99,11 +99,7 @@ class TorchPpoPolicy:
         self.scale = np.asarray(env_config.action_scale_rad(), dtype=float)
         self.steering = bool(env_config.steering)
         self.command_ranges: CommandRanges = env_config.commands  # every format-3 policy
-        self.heading_hold = {
-            "heading_gain_per_s": env_config.heading_gain_per_s,
-            "heading_integral_per_s2": env_config.heading_integral_per_s2,
-            "heading_integral_sonar_gate_m": env_config.heading_integral_sonar_gate_m,
-        }
+        self.heading_hold = steering.hold_settings(vars(env_config))
         self.action_dim = env_config.action_dim()
         self._stand = stand_targets()
         self._expert = ExpertPrior(self.steering)
